@@ -1,0 +1,134 @@
+#include "cairn/common/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <limits>
+
+#include "cairn/common/encoding.h"
+
+namespace cairn {
+namespace {
+
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+// An OpenSSL failure here means memory exhaustion or a broken library: not recoverable.
+void checkOpenSsl(int rc) {
+  if (rc != 1) std::abort();
+}
+
+MdCtx newDigest(const EVP_MD* md) {
+  MdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx) std::abort();
+  checkOpenSsl(EVP_DigestInit_ex(ctx.get(), md, nullptr));
+  return ctx;
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> finishDigest(EVP_MD_CTX* ctx) {
+  std::array<std::uint8_t, N> out{};
+  unsigned int len = 0;
+  checkOpenSsl(EVP_DigestFinal_ex(ctx, out.data(), &len));
+  if (len != N) std::abort();
+  return out;
+}
+
+}  // namespace
+
+struct Sha256::Impl {
+  MdCtx ctx = newDigest(EVP_sha256());
+};
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+void Sha256::update(const void* data, std::size_t size) {
+  checkOpenSsl(EVP_DigestUpdate(impl_->ctx.get(), data, size));
+}
+Sha256Bytes Sha256::finish() {
+  return finishDigest<32>(impl_->ctx.get());
+}
+std::string Sha256::finishHex() {
+  return hexEncode(finish());
+}
+
+struct Md5::Impl {
+  MdCtx ctx = newDigest(EVP_md5());
+};
+Md5::Md5() : impl_(std::make_unique<Impl>()) {}
+Md5::~Md5() = default;
+Md5::Md5(Md5&&) noexcept = default;
+Md5& Md5::operator=(Md5&&) noexcept = default;
+void Md5::update(const void* data, std::size_t size) {
+  checkOpenSsl(EVP_DigestUpdate(impl_->ctx.get(), data, size));
+}
+Md5Bytes Md5::finish() {
+  return finishDigest<16>(impl_->ctx.get());
+}
+std::string Md5::finishHex() {
+  return hexEncode(finish());
+}
+
+Sha256Bytes sha256(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.finish();
+}
+std::string sha256Hex(std::string_view data) {
+  return hexEncode(sha256(data));
+}
+Md5Bytes md5(std::string_view data) {
+  Md5 h;
+  h.update(data);
+  return h.finish();
+}
+std::string md5Hex(std::string_view data) {
+  return hexEncode(md5(data));
+}
+
+Sha256Bytes hmacSha256(std::string_view key, std::string_view data) {
+  Sha256Bytes out{};
+  unsigned int len = 0;
+  if (key.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) std::abort();
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
+           &len) == nullptr ||
+      len != out.size()) {
+    std::abort();
+  }
+  return out;
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string randomBytes(std::size_t n) {
+  std::string out(n, '\0');
+  if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) std::abort();
+  checkOpenSsl(RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)));
+  return out;
+}
+
+std::uint32_t crc32(std::string_view data, std::uint32_t previous) {
+  uLong crc = previous;
+  const auto* p = reinterpret_cast<const Bytef*>(data.data());
+  std::size_t left = data.size();
+  while (left > 0) {
+    uInt chunk = left > (1u << 30) ? (1u << 30) : static_cast<uInt>(left);
+    crc = ::crc32(crc, p, chunk);
+    p += chunk;
+    left -= chunk;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+}  // namespace cairn

@@ -1,0 +1,58 @@
+#include "cairn/common/crypto.h"
+
+#include <gtest/gtest.h>
+
+#include "cairn/common/encoding.h"
+
+namespace cairn {
+namespace {
+
+TEST(CryptoTest, Sha256KnownVectors) {
+  EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(CryptoTest, Sha256StreamingEqualsOneShot) {
+  std::string data(100000, 'x');
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>(i * 31);
+  Sha256 h;
+  for (std::size_t i = 0; i < data.size(); i += 777)
+    h.update(std::string_view(data).substr(i, 777));
+  EXPECT_EQ(h.finishHex(), sha256Hex(data));
+}
+
+TEST(CryptoTest, Md5KnownVectors) {
+  EXPECT_EQ(md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+  // Daytona context hash vector (spec §2.5): "requirements.txt" + "numpy\n".
+  EXPECT_EQ(md5Hex("requirements.txtnumpy\n"), "ce59da7c62f89381d47e17c745ff7194");
+}
+
+TEST(CryptoTest, HmacSha256Rfc4231Case2) {
+  EXPECT_EQ(hexEncode(hmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(CryptoTest, Crc32MatchesS3Vector) {
+  // spec §2.2: "123456789" → y/Q5Jg== (big-endian bytes, base64).
+  std::uint32_t c = crc32("123456789");
+  EXPECT_EQ(c, 0xCBF43926u);
+  std::string be = {static_cast<char>(c >> 24), static_cast<char>(c >> 16),
+                    static_cast<char>(c >> 8), static_cast<char>(c)};
+  EXPECT_EQ(base64Encode(be), "y/Q5Jg==");
+  EXPECT_EQ(crc32("6789", crc32("12345")), c);
+}
+
+TEST(CryptoTest, ConstantTimeEquals) {
+  EXPECT_TRUE(constantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(constantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(constantTimeEquals("abc", "ab"));
+}
+
+TEST(CryptoTest, RandomBytesDiffer) {
+  EXPECT_EQ(randomBytes(32).size(), 32u);
+  EXPECT_NE(randomBytes(32), randomBytes(32));
+}
+
+}  // namespace
+}  // namespace cairn
