@@ -1,0 +1,339 @@
+#include "cairn/store/local_blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "cairn/common/crypto.h"
+#include "cairn/common/encoding.h"
+#include "cairn/common/fs.h"
+
+namespace cairn::store {
+namespace fs = std::filesystem;
+
+namespace {
+
+SystemTime mtimeOf(const struct stat& st) {
+  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
+
+Status mkdirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return errnoStatus(ec.value(), "create directory " + dir.string());
+  return okStatus();
+}
+
+class LocalReadStream final : public BlobReadStream {
+ public:
+  LocalReadStream(UniqueFd fd, std::uint64_t size, std::string digest)
+      : fd_(std::move(fd)), size_(size), digest_(std::move(digest)) {}
+
+  std::uint64_t size() const override { return size_; }
+  int fd() const override { return fd_.get(); }
+
+  Result<std::size_t> read(void* buf, std::size_t n) override {
+    CAIRN_ASSIGN_OR_RETURN(std::size_t got, readAt(pos_, buf, n));
+    pos_ += got;
+    return got;
+  }
+
+  Result<std::size_t> readAt(std::uint64_t offset, void* buf, std::size_t n) override {
+    if (offset >= size_ || n == 0) return std::size_t{0};
+    for (;;) {
+      ssize_t got = ::pread(fd_.get(), buf, n, static_cast<off_t>(offset));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return errnoStatus(errno, "read blob " + digest_);
+      }
+      return static_cast<std::size_t>(got);
+    }
+  }
+
+  Status seek(std::uint64_t offset) override {
+    if (offset > size_) {
+      return invalidArgument("seek to " + std::to_string(offset) + " past the end of blob " +
+                             digest_ + " (" + std::to_string(size_) + " bytes)");
+    }
+    pos_ = offset;
+    return okStatus();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::uint64_t size_;
+  std::uint64_t pos_ = 0;
+  std::string digest_;
+};
+
+class LocalBlobWriter final : public BlobWriter {
+ public:
+  LocalBlobWriter(UniqueFd fd, fs::path tmp, fs::path blobs_dir)
+      : fd_(std::move(fd)), tmp_(std::move(tmp)), blobs_dir_(std::move(blobs_dir)) {}
+  ~LocalBlobWriter() override { abort(); }
+
+  Status write(std::string_view data) override {
+    if (!fd_.valid()) return failedPrecondition("blob writer already committed or aborted");
+    if (Status s = writeAll(fd_.get(), data); !s.ok()) return s.withContext(tmp_.string());
+    sha_.update(data);
+    offset_ += data.size();
+    return okStatus();
+  }
+
+  std::uint64_t offset() const override { return offset_; }
+
+  Result<BlobInfo> commit(std::optional<std::uint64_t> expected_size,
+                          std::optional<Digest> expected_digest) override {
+    if (!fd_.valid()) return failedPrecondition("blob writer already committed or aborted");
+    CAIRN_ASSIGN_OR_RETURN(Digest actual, Digest::fromSha256Hex(sha_.finishHex()));
+    if (expected_size && *expected_size != offset_) {
+      abort();
+      return invalidArgument("blob size mismatch: expected " + std::to_string(*expected_size) +
+                             " bytes, got " + std::to_string(offset_) + " bytes (content " +
+                             actual.str() + ")");
+    }
+    if (expected_digest && *expected_digest != actual) {
+      abort();
+      return invalidArgument("blob digest mismatch: expected " + expected_digest->str() + ", got " +
+                             actual.str());
+    }
+    fs::path final_path = blobs_dir_ / actual.hex();
+    struct stat st {};
+    if (::stat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<std::uint64_t>(st.st_size) == offset_) {
+      // Another writer got there first with the same bytes: one copy is enough.
+      abort();
+      return BlobInfo{actual, offset_, mtimeOf(st)};
+    }
+    if (::fchmod(fd_.get(), 0444) != 0) {
+      Status s = errnoStatus(errno, "chmod " + tmp_.string());
+      abort();
+      return s;
+    }
+    if (::fsync(fd_.get()) != 0) {
+      Status s = errnoStatus(errno, "fsync " + tmp_.string());
+      abort();
+      return s;
+    }
+    if (::fstat(fd_.get(), &st) != 0) {
+      Status s = errnoStatus(errno, "stat " + tmp_.string());
+      abort();
+      return s;
+    }
+    fd_.reset();
+    // rename() replaces atomically: if a concurrent writer renamed the same content in
+    // between, readers see one complete copy or the other.
+    if (::rename(tmp_.c_str(), final_path.c_str()) != 0) {
+      Status s = errnoStatus(errno, "rename " + tmp_.string() + " to " + final_path.string());
+      ::unlink(tmp_.c_str());
+      return s;
+    }
+    tmp_.clear();
+    CAIRN_RETURN_IF_ERROR(fsyncDir(blobs_dir_));
+    return BlobInfo{actual, offset_, mtimeOf(st)};
+  }
+
+  void abort() override {
+    if (fd_.valid()) fd_.reset();
+    if (!tmp_.empty()) {
+      ::unlink(tmp_.c_str());
+      tmp_.clear();
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+  fs::path tmp_;
+  fs::path blobs_dir_;
+  Sha256 sha_;
+  std::uint64_t offset_ = 0;
+};
+
+bool isSha256Hex(std::string_view name) {
+  return Digest::fromSha256Hex(name).ok();
+}
+
+}  // namespace
+
+LocalBlobStore::LocalBlobStore(fs::path root)
+    : root_(std::move(root)),
+      blobs_dir_(root_ / "blobs" / "sha256"),
+      ingest_dir_(root_ / "ingest") {}
+
+Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const fs::path& root) {
+  if (root.empty()) return invalidArgument("blob store root must not be empty");
+  std::unique_ptr<LocalBlobStore> store(new LocalBlobStore(root));
+  CAIRN_RETURN_IF_ERROR(mkdirs(store->blobs_dir_));
+  CAIRN_RETURN_IF_ERROR(mkdirs(store->ingest_dir_));
+  return store;
+}
+
+fs::path LocalBlobStore::blobPath(const Digest& digest) const {
+  return blobs_dir_ / digest.hex();
+}
+
+Result<BlobInfo> LocalBlobStore::info(const Digest& digest) const {
+  if (digest.empty()) return invalidArgument("empty digest");
+  fs::path p = blobPath(digest);
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
+    return errnoStatus(errno, "stat " + p.string());
+  }
+  if (!S_ISREG(st.st_mode)) return internalError(p.string() + " is not a regular file");
+  return BlobInfo{digest, static_cast<std::uint64_t>(st.st_size), mtimeOf(st)};
+}
+
+bool LocalBlobStore::exists(const Digest& digest) const {
+  if (digest.empty()) return false;
+  struct stat st {};
+  return ::stat(blobPath(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<std::unique_ptr<BlobReadStream>> LocalBlobStore::openRead(const Digest& digest) const {
+  if (digest.empty()) return invalidArgument("empty digest");
+  fs::path p = blobPath(digest);
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
+    return errnoStatus(errno, "open " + p.string());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
+  if (!S_ISREG(st.st_mode)) return internalError(p.string() + " is not a regular file");
+  return std::unique_ptr<BlobReadStream>(
+      new LocalReadStream(std::move(fd), static_cast<std::uint64_t>(st.st_size), digest.str()));
+}
+
+Result<std::unique_ptr<BlobWriter>> LocalBlobStore::writer() {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    fs::path tmp = ingest_dir_ / hexEncode(randomBytes(16));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.valid()) {
+      return std::unique_ptr<BlobWriter>(new LocalBlobWriter(std::move(fd), tmp, blobs_dir_));
+    }
+    if (errno != EEXIST) return errnoStatus(errno, "create " + tmp.string());
+  }
+  return internalError("could not create a unique ingest file in " + ingest_dir_.string());
+}
+
+Status LocalBlobStore::walk(const std::function<Status(const BlobInfo&)>& fn) const {
+  DIR* dir = ::opendir(blobs_dir_.c_str());
+  if (dir == nullptr) return errnoStatus(errno, "open directory " + blobs_dir_.string());
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  int dfd = ::dirfd(dir);
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      if (errno != 0) return errnoStatus(errno, "read directory " + blobs_dir_.string());
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (!isSha256Hex(name)) continue;
+    struct stat st {};
+    if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed while walking
+      return errnoStatus(errno, "stat " + (blobs_dir_ / e->d_name).string());
+    }
+    if (!S_ISREG(st.st_mode)) continue;
+    BlobInfo info{*Digest::fromSha256Hex(name), static_cast<std::uint64_t>(st.st_size),
+                  mtimeOf(st)};
+    CAIRN_RETURN_IF_ERROR(fn(info));
+  }
+  return okStatus();
+}
+
+Status LocalBlobStore::remove(const Digest& digest) {
+  if (digest.empty()) return invalidArgument("empty digest");
+  fs::path p = blobPath(digest);
+  if (::unlink(p.c_str()) != 0) {
+    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
+    return errnoStatus(errno, "remove " + p.string());
+  }
+  return okStatus();
+}
+
+Result<FsckReport> LocalBlobStore::fsck(FsckMode mode) {
+  FsckReport report;
+  std::vector<std::string> names;
+  {
+    std::error_code ec;
+    for (fs::directory_iterator it(blobs_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      names.push_back(it->path().filename().string());
+    }
+    if (ec) return errnoStatus(ec.value(), "list " + blobs_dir_.string());
+  }
+  fs::path quarantine_dir = root_ / "quarantine";
+  auto quarantine = [&](const std::string& name) -> Status {
+    CAIRN_RETURN_IF_ERROR(mkdirs(quarantine_dir));
+    fs::path from = blobs_dir_ / name;
+    fs::path to = quarantine_dir / name;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return errnoStatus(errno, "move " + from.string() + " to " + to.string());
+    }
+    return okStatus();
+  };
+  std::string buf(1 << 20, '\0');
+  for (const std::string& name : names) {
+    if (!isSha256Hex(name)) {
+      if (name.rfind(".", 0) == 0) continue;
+      report.corrupt.push_back({name, "file name is not a sha256 digest"});
+      if (mode == FsckMode::kQuarantine) CAIRN_RETURN_IF_ERROR(quarantine(name));
+      continue;
+    }
+    Digest digest = *Digest::fromSha256Hex(name);
+    fs::path p = blobs_dir_ / name;
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    std::string problem;
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;  // removed meanwhile
+      problem = "cannot open: " + errnoStatus(errno, p.string()).message();
+    } else {
+      Sha256 sha;
+      std::uint64_t size = 0;
+      for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          problem = "cannot read: " + errnoStatus(errno, p.string()).message();
+          break;
+        }
+        if (n == 0) break;
+        sha.update(buf.data(), static_cast<std::size_t>(n));
+        size += static_cast<std::uint64_t>(n);
+      }
+      ++report.checked;
+      report.bytes += size;
+      if (problem.empty()) {
+        std::string hex = sha.finishHex();
+        if (hex != name) problem = "content hashes to sha256:" + hex;
+      }
+    }
+    if (problem.empty()) continue;
+    report.corrupt.push_back({digest.str(), problem});
+    if (mode == FsckMode::kQuarantine) CAIRN_RETURN_IF_ERROR(quarantine(name));
+  }
+  return report;
+}
+
+Result<std::size_t> LocalBlobStore::cleanIngest(std::chrono::seconds older_than) {
+  std::size_t removed = 0;
+  auto now = std::chrono::system_clock::now();
+  std::error_code ec;
+  for (fs::directory_iterator it(ingest_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (now - mtimeOf(st) < older_than) continue;
+    if (::unlink(it->path().c_str()) == 0) ++removed;
+  }
+  if (ec) return errnoStatus(ec.value(), "list " + ingest_dir_.string());
+  return removed;
+}
+
+}  // namespace cairn::store
