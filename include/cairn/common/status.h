@@ -171,10 +171,12 @@ class [[nodiscard]] Result {
 #define CAIRN_CONCAT_(a, b) CAIRN_CONCAT_INNER_(a, b)
 
 //! Returns the Status from the enclosing function if `expr` (a Status) is not OK.
-#define CAIRN_RETURN_IF_ERROR(expr)                \
-  do {                                             \
-    ::cairn::Status cairn_status_ = (expr);        \
-    if (!cairn_status_.ok()) return cairn_status_; \
+#define CAIRN_RETURN_IF_ERROR(expr) \
+  CAIRN_RETURN_IF_ERROR_IMPL_(CAIRN_CONCAT_(cairn_status_, __LINE__), expr)
+#define CAIRN_RETURN_IF_ERROR_IMPL_(tmp, expr) \
+  do {                                         \
+    ::cairn::Status tmp = (expr);              \
+    if (!tmp.ok()) return tmp;                 \
   } while (false)
 
 //! `CAIRN_ASSIGN_OR_RETURN(auto x, makeX());` — declares/assigns from a Result or returns its
