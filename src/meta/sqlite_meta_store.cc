@@ -949,9 +949,13 @@ Result<SnapshotPage> SqliteMetaStore::listSnapshots(std::string_view organizatio
       " AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)"
       " AND (?3 IS NULL OR source_sandbox_id = ?3)"
       " AND (?4 = 1 OR state <> 'removing')";
+  // Sort only the keys, then fetch the page's rows by primary key: sorting whole rows (with
+  // their Dockerfiles) made a page of 1 000 snapshots several times slower.
+  const std::string order = sql({"pg ASC, pk IS NULL, pk", dir, ", pc DESC, pid ASC"});
   const std::string page_sql =
-      sql({"SELECT ", kSnapshotColumns, where, " ORDER BY general ASC, ", column, " IS NULL, ",
-           column, dir, ", created_at DESC, id ASC LIMIT ?5 OFFSET ?6"});
+      sql({"WITH page AS (SELECT id AS pid, general AS pg, ", column, " AS pk, created_at AS pc",
+           where, " ORDER BY ", order, " LIMIT ?5 OFFSET ?6) SELECT ", kSnapshotColumns,
+           " FROM page JOIN snapshots ON snapshots.id = page.pid ORDER BY ", order});
   const std::string count_sql = "SELECT COUNT(*)" + where;
   return impl_->read([&](Connection& c) -> Result<SnapshotPage> {
     SnapshotPage page;
