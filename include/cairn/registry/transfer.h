@@ -1,0 +1,75 @@
+// Whole-image transfers between a registry and the blob store.
+//
+// pullImage: manifest (an index is resolved to the configured platform), config, then the
+// layers, several at once, each streamed into a store writer that verifies its digest on
+// commit; optionally each layer is also handed, while it downloads, to an unpacker (e.g.
+// makeRootfsUnpacker, or a layer store writing <data>/layers/<chain-id>). The manifest is
+// committed last, so an image is only ever visible complete.
+//
+// pushImage: layers and config (skipped when the registry has them, mounted from another
+// repository when told where), then the manifest under the destination's tag.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+#include "cairn/common/status.h"
+#include "cairn/layer/apply.h"
+#include "cairn/layer/stream.h"
+#include "cairn/oci/image.h"
+#include "cairn/oci/reference.h"
+#include "cairn/registry/client.h"
+#include "cairn/store/blob_store.h"
+
+namespace cairn::registry {
+
+//! Called on a worker thread with a layer's *compressed* bytes as they arrive (or from the
+//! store, when the layer was already there). The stream is only known good once pullImage
+//! returns OK: on error, discard what the unpacker produced.
+using LayerUnpacker = std::function<Status(std::size_t index, const oci::Descriptor& layer,
+                                           layer::ByteSource& compressed)>;
+
+struct PullOptions {
+  std::optional<oci::Platform> platform;  //!< default: the client config's platform
+  LayerUnpacker unpack;                   //!< optional
+};
+
+struct PullResult {
+  oci::Descriptor manifest;
+  std::optional<oci::Descriptor> index;  //!< when the reference named an index
+  oci::Reference resolved;               //!< the reference with the manifest digest
+  std::uint64_t downloaded_bytes = 0;
+  std::size_t layers_downloaded = 0;
+  std::size_t layers_present = 0;  //!< already in the store
+};
+
+Result<PullResult> pullImage(RegistryClient& client, store::BlobStore& blobs,
+                             const oci::Reference& ref, const PullOptions& options = {});
+
+struct PushResult {
+  oci::Descriptor manifest;
+  std::size_t uploaded = 0;
+  std::size_t existed = 0;
+  std::size_t mounted = 0;
+};
+
+//! Pushes the manifest (or index, with every child manifest the store holds) `root` to
+//! `dest` (its tag, else "latest"; a digest-only destination pushes by digest).
+Result<PushResult> pushImage(RegistryClient& client, const store::BlobReader& blobs,
+                             const oci::Descriptor& root, const oci::Reference& dest,
+                             const BlobPushOptions& options = {});
+
+//! An unpacker that flattens the image into one root filesystem directory (kFlatten
+//! whiteouts), applying layer i only after layer i-1 (downloads still overlap). `rootfs` must
+//! exist. One unpacker per pull.
+LayerUnpacker makeRootfsUnpacker(const std::filesystem::path& rootfs,
+                                 layer::ApplyOptions options = {});
+
+//! Unpacks an image already in the store into `rootfs` (kFlatten), layer by layer.
+Status unpackImage(const store::BlobReader& blobs, const oci::Manifest& manifest,
+                   const std::filesystem::path& rootfs, layer::ApplyOptions options = {});
+
+}  // namespace cairn::registry

@@ -1,0 +1,404 @@
+#include "cairn/registry/client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../oci/test_tar.h"
+#include "cairn/common/encoding.h"
+#include "cairn/common/fs.h"
+#include "cairn/layer/compression.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/registry/transfer.h"
+#include "cairn/store/memory_blob_store.h"
+#include "cairn/testing/status_matchers.h"
+#include "fake_registry.h"
+
+namespace cairn::registry {
+namespace {
+
+using ::cairn::oci::testing::makeTar;
+using ::cairn::oci::testing::TarEntry;
+using ::cairn::registry::testing::FakeRegistry;
+using ::cairn::testing::StatusIs;
+using ::testing::HasSubstr;
+
+RegistryConfig fastConfig() {
+  RegistryConfig c;
+  c.initial_backoff = std::chrono::milliseconds(1);
+  c.max_backoff = std::chrono::milliseconds(5);
+  c.platform = *oci::Platform::parse("linux/amd64");
+  return c;
+}
+
+struct TestImage {
+  oci::Descriptor manifest;
+  std::vector<std::string> layers;  // compressed bytes
+};
+
+// A two-layer image (gzip + zstd) in `blobs`; `big` makes the second layer ~300 KiB so that
+// cut connections and chunked uploads have something to cut.
+TestImage makeImage(store::BlobStore& blobs, const std::string& marker, bool big = false) {
+  TestImage img;
+  std::string payload = marker;
+  if (big) {
+    // Incompressible, so the compressed layer stays large.
+    payload = randomBytes(300 * 1024);
+  }
+  std::vector<TarEntry> first = {{"etc/", TarEntry::Type::kDir, "", 0755},
+                                 {"etc/marker", TarEntry::Type::kFile, marker, 0644},
+                                 {"link", TarEntry::Type::kSymlink, "etc/marker"}};
+  std::vector<TarEntry> second = {{"data.bin", TarEntry::Type::kFile, payload, 0600}};
+  oci::ImageConfig config;
+  config.architecture = "amd64";
+  config.os = "linux";
+  config.config = oci::ContainerConfig{};
+  config.config->cmd = std::vector<std::string>{"/bin/sh"};
+  config.diff_ids = {Digest::ofBytes(makeTar(first)), Digest::ofBytes(makeTar(second))};
+  oci::Manifest m;
+  // Build the compressed blobs from the same entries.
+  std::vector<std::string> compressed = {makeTar(first, oci::Compression::kGzip),
+                                         makeTar(second, oci::Compression::kZstd)};
+  m.layers.push_back(oci::describe(oci::kMediaTypeOciLayerGzip, compressed[0]));
+  m.layers.push_back(oci::describe(oci::kMediaTypeOciLayerZstd, compressed[1]));
+  for (auto& c : compressed)
+    EXPECT_OK(store::writeBlob(blobs, c).status());
+  img.layers = compressed;
+  std::string config_bytes = oci::serialize(config);
+  EXPECT_OK(store::writeBlob(blobs, config_bytes).status());
+  m.config = oci::describe(oci::kMediaTypeOciConfig, config_bytes);
+  std::string manifest_bytes = oci::serialize(m);
+  EXPECT_OK(store::writeBlob(blobs, manifest_bytes).status());
+  img.manifest = oci::describe(oci::kMediaTypeOciManifest, manifest_bytes);
+  return img;
+}
+
+oci::Reference ref(const FakeRegistry& reg, const std::string& rest) {
+  return *oci::Reference::parse(reg.host() + "/" + rest);
+}
+
+TEST(ConfigTest, ParsesHostsMirrorsCredentials) {
+  ASSERT_OK_AND_ASSIGN(RegistryConfig c, RegistryConfig::parse(R"({
+    "platform": "linux/arm64",
+    "registries": {
+      "docker.io": {"mirrors": ["127.0.0.1:5000/", "https://mirror.example"]},
+      "reg.internal:5000": {"insecure": true, "username": "u", "password": "p"},
+      "localhost:6000": {"insecure": false, "skipTlsVerify": true}}})"));
+  EXPECT_EQ(c.platform.str(), "linux/arm64");
+  EXPECT_EQ(c.mirrorsFor("docker.io"),
+            (std::vector<std::string>{"http://127.0.0.1:5000", "https://mirror.example"}));
+  EXPECT_EQ(c.schemeFor("reg.internal:5000"), "http");
+  EXPECT_EQ(c.schemeFor("ghcr.io"), "https");
+  EXPECT_EQ(c.schemeFor("127.0.0.1:41000"), "http");
+  EXPECT_EQ(c.schemeFor("localhost:6000"), "https");
+  EXPECT_FALSE(c.verifyTlsFor("localhost:6000"));
+  EXPECT_EQ(c.credentialsFor("reg.internal:5000").username, "u");
+  EXPECT_TRUE(c.credentialsFor("ghcr.io").empty());
+  EXPECT_EQ(RegistryConfig::apiHost("docker.io"), "registry-1.docker.io");
+}
+
+TEST(ConfigTest, RejectsTyposClearly) {
+  EXPECT_THAT(RegistryConfig::parse(R"({"registries":{"x":{"insecrue":true}}})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"insecrue\"")));
+  EXPECT_THAT(RegistryConfig::parse(R"({"registry":{}})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"registry\"")));
+  EXPECT_THAT(RegistryConfig::parse("nope"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(ConfigTest, ReadsDockerConfig) {
+  ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("dockercfg"));
+  ASSERT_OK(writeFileDurable(
+      dir.path() / "config.json",
+      R"({"auths":{"https://index.docker.io/v1/":{"auth":")" + base64Encode("alice:s3cret") +
+          R"("},"reg.example:5000":{"auth":")" + base64Encode("bob:pw") + R"("}}})"));
+  RegistryConfig c;
+  ASSERT_OK(c.addDockerConfig(dir.path() / "config.json"));
+  EXPECT_EQ(c.credentialsFor("docker.io").username, "alice");
+  EXPECT_EQ(c.credentialsFor("docker.io").password, "s3cret");
+  EXPECT_EQ(c.credentialsFor("reg.example:5000").username, "bob");
+  EXPECT_OK(c.addDockerConfig(dir.path() / "missing.json"));
+  ASSERT_OK(writeFileDurable(dir.path() / "bad.json", R"({"auths":{"x":{"auth":"!!"}}})"));
+  EXPECT_THAT(c.addDockerConfig(dir.path() / "bad.json"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not base64")));
+}
+
+TEST(ChallengeTest, ParsesBearerAndBasic) {
+  ASSERT_OK_AND_ASSIGN(
+      Challenge c,
+      parseChallenge(
+          R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull,push")"));
+  EXPECT_EQ(c.scheme, "bearer");
+  EXPECT_EQ(c.params["realm"], "https://auth.docker.io/token");
+  EXPECT_EQ(c.params["service"], "registry.docker.io");
+  EXPECT_EQ(c.params["scope"], "repository:library/ubuntu:pull,push");
+  ASSERT_OK_AND_ASSIGN(Challenge b, parseChallenge("Basic realm=fake"));
+  EXPECT_EQ(b.scheme, "basic");
+  EXPECT_EQ(b.params["realm"], "fake");
+  EXPECT_THAT(parseChallenge(R"(Bearer realm="unterminated)"),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(StatusFromHttpTest, MapsCodesAndRegistryErrors) {
+  Status s =
+      statusFromHttp("GET x", 404, R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"nope"}]})");
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("MANIFEST_UNKNOWN: nope"));
+  EXPECT_EQ(statusFromHttp("x", 401, "").code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(statusFromHttp("x", 403, "").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(statusFromHttp("x", 429, "").code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(statusFromHttp("x", 502, "").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(statusFromHttp("x", 400, "").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(TransferTest, PushThenPullRoundTrips) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "hello");
+  RegistryClient client(fastConfig());
+  ASSERT_OK_AND_ASSIGN(PushResult pushed,
+                       pushImage(client, src, img.manifest, ref(reg, "team/app:v1")));
+  EXPECT_EQ(pushed.uploaded, 3u);
+  EXPECT_FALSE(reg.manifest("team/app", "v1").empty());
+
+  // Pushing again uploads nothing.
+  ASSERT_OK_AND_ASSIGN(PushResult again,
+                       pushImage(client, src, img.manifest, ref(reg, "team/app:v1")));
+  EXPECT_EQ(again.uploaded, 0u);
+  EXPECT_EQ(again.existed, 3u);
+
+  store::MemoryBlobStore dst;
+  ASSERT_OK_AND_ASSIGN(PullResult pulled, pullImage(client, dst, ref(reg, "team/app:v1")));
+  EXPECT_EQ(pulled.manifest, img.manifest);
+  EXPECT_EQ(pulled.layers_downloaded, 2u);
+  EXPECT_EQ(pulled.resolved.digest(), img.manifest.digest);
+  for (const auto& l : img.layers)
+    EXPECT_TRUE(dst.exists(Digest::ofBytes(l)));
+  EXPECT_TRUE(dst.exists(img.manifest.digest));
+
+  // A second pull finds everything local.
+  ASSERT_OK_AND_ASSIGN(PullResult second, pullImage(client, dst, ref(reg, "team/app:v1")));
+  EXPECT_EQ(second.layers_present, 2u);
+  EXPECT_EQ(second.layers_downloaded, 0u);
+}
+
+TEST(TransferTest, ChunkedPushAndCrossRepoMount) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "chunky", /*big=*/true);
+  RegistryClient client(fastConfig());
+  BlobPushOptions chunked;
+  chunked.chunk_size = 64 * 1024;
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "a/one:v1"), chunked).status());
+  EXPECT_GE(reg.patch_requests.load(), 5);
+
+  BlobPushOptions mount;
+  mount.mount_from = "a/one";
+  ASSERT_OK_AND_ASSIGN(PushResult r,
+                       pushImage(client, src, img.manifest, ref(reg, "b/two:v1"), mount));
+  EXPECT_EQ(r.mounted, 3u);
+  EXPECT_EQ(r.uploaded, 0u);
+  EXPECT_TRUE(reg.hasBlobIn("b/two", img.manifest.digest.str()) ||
+              reg.hasBlobIn("b/two", Digest::ofBytes(img.layers[1]).str()));
+
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "b/two:v1")).status());
+  EXPECT_TRUE(dst.exists(Digest::ofBytes(img.layers[1])));
+}
+
+TEST(TransferTest, RetriesServerErrorsAndResumesCutDownloads) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "flaky", /*big=*/true);
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "x/y:v1")).status());
+
+  reg.fail_manifest_gets = 1;
+  reg.fail_blob_gets = 2;
+  reg.cut_blob_gets = 2;
+  store::MemoryBlobStore dst;
+  ASSERT_OK_AND_ASSIGN(PullResult pulled, pullImage(client, dst, ref(reg, "x/y:v1")));
+  EXPECT_EQ(pulled.manifest.digest, img.manifest.digest);
+  EXPECT_GE(client.retries(), 3u);
+  EXPECT_GE(client.resumes(), 1u);
+  EXPECT_GE(reg.range_requests.load(), 1);
+}
+
+TEST(TransferTest, ResumeWorksWhenServerIgnoresRange) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "norange", /*big=*/true);
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "x/y:v1")).status());
+  reg.cut_blob_gets = 1;
+  reg.ignore_range = true;
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "x/y:v1")).status());
+  EXPECT_TRUE(dst.exists(Digest::ofBytes(img.layers[1])));
+}
+
+TEST(TransferTest, CorruptBlobIsRejectedAndNothingIsPublished) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "corrupt");
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "x/y:v1")).status());
+  // Replace the gzip layer's content with other bytes of the same size.
+  std::string evil(img.layers[0].size(), 'x');
+  reg.putBlobAs(Digest::ofBytes(img.layers[0]).str(), evil);
+  store::MemoryBlobStore dst;
+  EXPECT_THAT(pullImage(client, dst, ref(reg, "x/y:v1")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("content hashes to")));
+  EXPECT_FALSE(dst.exists(img.manifest.digest));
+  EXPECT_FALSE(dst.exists(Digest::ofBytes(img.layers[0])));
+}
+
+TEST(TransferTest, MissingImageIsNotFound) {
+  FakeRegistry reg;
+  RegistryClient client(fastConfig());
+  store::MemoryBlobStore dst;
+  EXPECT_THAT(pullImage(client, dst, ref(reg, "no/such:tag")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("MANIFEST_UNKNOWN")));
+}
+
+TEST(TransferTest, SelectsPlatformFromIndex) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage amd = makeImage(src, "amd");
+  TestImage arm = makeImage(src, "arm");
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, amd.manifest, ref(reg, "multi/img:amd")).status());
+  ASSERT_OK(pushImage(client, src, arm.manifest, ref(reg, "multi/img:arm")).status());
+  oci::Index index;
+  oci::Descriptor a = amd.manifest, b = arm.manifest;
+  a.platform = oci::Platform{"amd64", "linux", "", "", {}};
+  b.platform = oci::Platform{"arm64", "linux", "v8", "", {}};
+  index.manifests = {b, a};
+  std::string index_bytes = oci::serialize(index);
+  reg.putManifest("multi/img", "latest", std::string(oci::kMediaTypeOciIndex), index_bytes);
+
+  store::MemoryBlobStore dst;
+  ASSERT_OK_AND_ASSIGN(PullResult pulled, pullImage(client, dst, ref(reg, "multi/img")));
+  EXPECT_EQ(pulled.manifest.digest, amd.manifest.digest);
+  ASSERT_TRUE(pulled.index.has_value());
+  EXPECT_EQ(pulled.index->digest, Digest::ofBytes(index_bytes));
+
+  PullOptions arm_opts;
+  arm_opts.platform = *oci::Platform::parse("linux/arm64");
+  ASSERT_OK_AND_ASSIGN(PullResult pulled_arm,
+                       pullImage(client, dst, ref(reg, "multi/img"), arm_opts));
+  EXPECT_EQ(pulled_arm.manifest.digest, arm.manifest.digest);
+
+  PullOptions s390;
+  s390.platform = *oci::Platform::parse("linux/s390x");
+  EXPECT_THAT(pullImage(client, dst, ref(reg, "multi/img"), s390),
+              StatusIs(StatusCode::kNotFound, HasSubstr("linux/s390x")));
+}
+
+TEST(AuthTest, BearerTokenWithCredentials) {
+  FakeRegistry reg({FakeRegistry::Auth::kBearer, "user", "pass", false});
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "secret");
+  RegistryConfig config = fastConfig();
+  config.hosts[reg.host()].credentials = {"user", "pass", ""};
+  RegistryClient client(config);
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "priv/app:v1")).status());
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "priv/app:v1")).status());
+  EXPECT_GE(reg.token_requests.load(), 2);  // a push scope and a pull scope
+  // Tokens are cached: another pull asks for none.
+  int before = reg.token_requests.load();
+  store::MemoryBlobStore dst2;
+  ASSERT_OK(pullImage(client, dst2, ref(reg, "priv/app:v1")).status());
+  EXPECT_EQ(reg.token_requests.load(), before);
+
+  RegistryClient anonymous(fastConfig());
+  store::MemoryBlobStore dst3;
+  EXPECT_THAT(pullImage(anonymous, dst3, ref(reg, "priv/app:v1")),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("no credentials configured")));
+  RegistryConfig wrong = fastConfig();
+  wrong.hosts[reg.host()].credentials = {"user", "nope", ""};
+  RegistryClient bad(wrong);
+  EXPECT_THAT(pullImage(bad, dst3, ref(reg, "priv/app:v1")),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("credentials rejected")));
+}
+
+TEST(AuthTest, AnonymousBearerToken) {
+  FakeRegistry reg({FakeRegistry::Auth::kBearer, "user", "pass", true});
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "public");
+  reg.putBlob(img.layers[0]);
+  reg.putBlob(img.layers[1]);
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage loaded, oci::loadImage(src, img.manifest));
+  reg.putBlob(oci::serialize(loaded.config));
+  ASSERT_OK_AND_ASSIGN(std::string mbytes, src.readAll(img.manifest.digest, 1 << 20));
+  reg.putManifest("pub/app", "latest", img.manifest.media_type, mbytes);
+  RegistryClient client(fastConfig());
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "pub/app")).status());
+  EXPECT_GE(reg.token_requests.load(), 1);
+}
+
+TEST(AuthTest, BasicAuth) {
+  FakeRegistry reg({FakeRegistry::Auth::kBasic, "u", "p", false});
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "basic");
+  RegistryConfig config = fastConfig();
+  config.hosts[reg.host()].credentials = {"u", "p", ""};
+  RegistryClient client(config);
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "b/app:v1")).status());
+  RegistryClient none(fastConfig());
+  store::MemoryBlobStore dst;
+  EXPECT_THAT(pullImage(none, dst, ref(reg, "b/app:v1")),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("Basic auth")));
+}
+
+TEST(MirrorTest, PullsFromMirrorAndFallsBackToOrigin) {
+  FakeRegistry origin;
+  FakeRegistry mirror;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "mirrored");
+  TestImage only_origin = makeImage(src, "origin-only");
+  RegistryClient direct(fastConfig());
+  ASSERT_OK(pushImage(direct, src, img.manifest, ref(mirror, "lib/app:v1")).status());
+  ASSERT_OK(pushImage(direct, src, only_origin.manifest, ref(origin, "lib/app:v2")).status());
+
+  RegistryConfig config = fastConfig();
+  config.hosts[origin.host()].mirrors = {"http://" + mirror.host()};
+  RegistryClient client(config);
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(origin, "lib/app:v1")).status());
+  EXPECT_EQ(origin.blob_gets.load(), 0);
+  EXPECT_GT(mirror.blob_gets.load(), 0);
+
+  ASSERT_OK_AND_ASSIGN(PullResult fallback, pullImage(client, dst, ref(origin, "lib/app:v2")));
+  EXPECT_EQ(fallback.manifest.digest, only_origin.manifest.digest);
+  EXPECT_GT(origin.blob_gets.load(), 0);
+}
+
+TEST(UnpackTest, PullUnpacksWhileStreaming) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "unpacked");
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "u/app:v1")).status());
+  ASSERT_OK_AND_ASSIGN(TempDir rootfs, TempDir::create("rootfs"));
+  layer::ApplyOptions apply;
+  apply.preserve_owner = false;
+  PullOptions options;
+  options.unpack = makeRootfsUnpacker(rootfs.path(), apply);
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "u/app:v1"), options).status());
+  ASSERT_OK_AND_ASSIGN(std::string marker, readFile(rootfs.path() / "etc/marker"));
+  EXPECT_EQ(marker, "unpacked");
+  EXPECT_EQ(std::filesystem::read_symlink(rootfs.path() / "link"), "etc/marker");
+  EXPECT_TRUE(std::filesystem::exists(rootfs.path() / "data.bin"));
+
+  // Unpacking from the store (layers already local) gives the same tree.
+  ASSERT_OK_AND_ASSIGN(TempDir again, TempDir::create("rootfs"));
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage loaded, oci::loadImage(dst, img.manifest));
+  ASSERT_OK(unpackImage(dst, loaded.manifest, again.path(), apply));
+  ASSERT_OK_AND_ASSIGN(std::string marker2, readFile(again.path() / "etc/marker"));
+  EXPECT_EQ(marker2, "unpacked");
+}
+
+}  // namespace
+}  // namespace cairn::registry
