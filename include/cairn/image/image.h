@@ -56,11 +56,11 @@ struct ContextEntry {
 
 //! pip's package-index options; each is emitted only when set, in this order (spec §3.5).
 struct PipInstallOptions {
-  std::vector<std::string> findLinks;
-  std::string indexUrl;  // "" = not set
-  std::vector<std::string> extraIndexUrls;
+  std::vector<std::string> findLinks = {};
+  std::string indexUrl = {};  // "" = not set
+  std::vector<std::string> extraIndexUrls = {};
   bool pre = false;
-  std::string extraOptions;  // trimmed, appended verbatim
+  std::string extraOptions = {};  // trimmed, appended verbatim
 };
 
 //! pipInstallFromPyproject's options: the groups of [project.optional-dependencies] to add.
