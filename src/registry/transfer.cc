@@ -35,7 +35,8 @@ class StreamingUnpack {
  public:
   static Result<std::unique_ptr<StreamingUnpack>> start(const LayerUnpacker& unpack,
                                                         std::size_t index,
-                                                        const oci::Descriptor& layer) {
+                                                        const oci::Descriptor& layer,
+                                                        const Digest& diff_id) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       return errnoStatus(errno, "socketpair");
@@ -44,9 +45,9 @@ class StreamingUnpack {
         std::unique_ptr<StreamingUnpack>(new StreamingUnpack(UniqueFd(fds[0]), UniqueFd(fds[1])));
     int one_mib = 1 << 20;
     (void)::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &one_mib, sizeof one_mib);
-    s->thread_ = std::thread([raw = s.get(), &unpack, index, layer] {
+    s->thread_ = std::thread([raw = s.get(), &unpack, index, layer, diff_id] {
       layer::FdSource source(raw->read_.get());
-      Status st = unpack(index, layer, source);
+      Status st = unpack(index, layer, diff_id, source);
       // Read to the end so the writer never blocks on a reader that stopped early (trailing
       // bytes after the tar's end-of-archive blocks).
       if (st.ok()) st = layer::drain(source);
@@ -107,21 +108,21 @@ struct LayerOutcome {
 
 Result<LayerOutcome> fetchLayer(RegistryClient& client, store::BlobStore& blobs,
                                 const oci::Reference& repo, std::size_t index,
-                                const oci::Descriptor& layer, const LayerUnpacker& unpack,
-                                const std::atomic<bool>& cancelled) {
+                                const oci::Descriptor& layer, const Digest& diff_id,
+                                const LayerUnpacker& unpack, const std::atomic<bool>& cancelled) {
   LayerOutcome out;
   if (blobs.exists(layer.digest)) {
     if (unpack) {
       CAIRN_ASSIGN_OR_RETURN(auto stream, blobs.openRead(layer.digest));
       BlobSource source(std::move(stream));
-      CAIRN_RETURN_IF_ERROR(unpack(index, layer, source));
+      CAIRN_RETURN_IF_ERROR(unpack(index, layer, diff_id, source));
     }
     return out;
   }
   CAIRN_ASSIGN_OR_RETURN(auto writer, blobs.writer());
   std::unique_ptr<StreamingUnpack> streaming;
   if (unpack) {
-    CAIRN_ASSIGN_OR_RETURN(streaming, StreamingUnpack::start(unpack, index, layer));
+    CAIRN_ASSIGN_OR_RETURN(streaming, StreamingUnpack::start(unpack, index, layer, diff_id));
   }
   Status got = client.getBlob(repo, layer, [&](std::string_view data) -> Status {
     if (cancelled.load()) return pullCancelled();
@@ -189,7 +190,8 @@ Result<PullResult> pullImage(RegistryClient& client, store::BlobStore& blobs,
     for (;;) {
       std::size_t i = next.fetch_add(1);
       if (i >= n || failed.load()) return;
-      outcomes[i] = fetchLayer(client, blobs, ref, i, parsed->layers[i], options.unpack, failed);
+      outcomes[i] = fetchLayer(client, blobs, ref, i, parsed->layers[i], config->diff_ids[i],
+                               options.unpack, failed);
       if (!outcomes[i].ok()) failed.store(true);
     }
   };
@@ -280,50 +282,93 @@ Result<PushResult> pushImage(RegistryClient& client, const store::BlobReader& bl
   return result;
 }
 
+namespace {
+
+// Runs `apply` for layer i only after layer i-1 succeeded; a failure cancels the later ones.
+class LayerOrder {
+ public:
+  Status run(std::size_t index, const std::function<Status()>& apply) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return done_ == index || failed_; });
+      if (failed_) return cancelled("an earlier layer failed to unpack");
+    }
+    Status st = apply();
+    {
+      std::lock_guard lock(mu_);
+      if (st.ok()) {
+        ++done_;
+      } else {
+        failed_ = true;
+      }
+    }
+    cv_.notify_all();
+    return st;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t done_ = 0;  // layers 0..done_-1 applied
+  bool failed_ = false;
+};
+
+}  // namespace
+
 LayerUnpacker makeRootfsUnpacker(const std::filesystem::path& rootfs, layer::ApplyOptions options) {
   options.whiteouts = layer::WhiteoutMode::kFlatten;
-  struct Order {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::size_t done = 0;  // layers 0..done-1 applied
-    bool failed = false;
-  };
-  auto order = std::make_shared<Order>();
+  auto order = std::make_shared<LayerOrder>();
   return [rootfs, options, order](std::size_t index, const oci::Descriptor& layer_desc,
-                                  layer::ByteSource& compressed) -> Status {
-    {
-      std::unique_lock lock(order->mu);
-      order->cv.wait(lock, [&] { return order->done == index || order->failed; });
-      if (order->failed) return cancelled("an earlier layer failed to unpack");
-    }
-    Status st = [&]() -> Status {
+                                  const Digest&, layer::ByteSource& compressed) -> Status {
+    return order->run(index, [&]() -> Status {
       CAIRN_ASSIGN_OR_RETURN(layer::Compression c,
                              layer::compressionFromMediaType(layer_desc.media_type));
       CAIRN_ASSIGN_OR_RETURN(auto tar, layer::makeDecompressor(c, &compressed));
       auto report = layer::applyLayerTar(*tar, rootfs, options);
       if (!report.ok()) return report.status().withContext("layer " + layer_desc.digest.str());
       return layer::drain(*tar);
-    }();
-    {
-      std::lock_guard lock(order->mu);
-      if (st.ok()) {
-        ++order->done;
-      } else {
-        order->failed = true;
+    });
+  };
+}
+
+LayerUnpacker makeLayerStoreUnpacker(store::LayerStore& layers, layer::ApplyOptions options) {
+  struct State {
+    LayerOrder order;
+    std::mutex mu;
+    std::vector<Digest> chain;  // chain ids of the layers done so far
+  };
+  auto state = std::make_shared<State>();
+  return [&layers, options, state](std::size_t index, const oci::Descriptor& layer_desc,
+                                   const Digest& diff_id, layer::ByteSource& compressed) -> Status {
+    return state->order.run(index, [&]() -> Status {
+      Digest parent;
+      {
+        std::lock_guard lock(state->mu);
+        if (index > 0) parent = state->chain[index - 1];
       }
-    }
-    order->cv.notify_all();
-    return st;
+      auto info = layers.importTar(compressed, parent, diff_id, options);
+      if (!info.ok()) return info.status().withContext("layer " + layer_desc.digest.str());
+      std::lock_guard lock(state->mu);
+      state->chain.resize(index + 1);
+      state->chain[index] = info->chain_id;
+      return okStatus();
+    });
   };
 }
 
 Status unpackImage(const store::BlobReader& blobs, const oci::Manifest& manifest,
-                   const std::filesystem::path& rootfs, layer::ApplyOptions options) {
+                   const oci::ImageConfig& config, const std::filesystem::path& rootfs,
+                   layer::ApplyOptions options) {
+  if (config.diff_ids.size() != manifest.layers.size()) {
+    return invalidArgument("manifest has " + std::to_string(manifest.layers.size()) +
+                           " layers but the config " + std::to_string(config.diff_ids.size()) +
+                           " diff ids");
+  }
   LayerUnpacker unpack = makeRootfsUnpacker(rootfs, options);
   for (std::size_t i = 0; i < manifest.layers.size(); ++i) {
     CAIRN_ASSIGN_OR_RETURN(auto stream, blobs.openRead(manifest.layers[i].digest));
     BlobSource source(std::move(stream));
-    CAIRN_RETURN_IF_ERROR(unpack(i, manifest.layers[i], source));
+    CAIRN_RETURN_IF_ERROR(unpack(i, manifest.layers[i], config.diff_ids[i], source));
   }
   return okStatus();
 }

@@ -6,6 +6,7 @@
 #include "../oci/test_tar.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/fs.h"
+#include "cairn/layer/chain_id.h"
 #include "cairn/layer/compression.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/registry/transfer.h"
@@ -395,9 +396,41 @@ TEST(UnpackTest, PullUnpacksWhileStreaming) {
   // Unpacking from the store (layers already local) gives the same tree.
   ASSERT_OK_AND_ASSIGN(TempDir again, TempDir::create("rootfs"));
   ASSERT_OK_AND_ASSIGN(oci::LoadedImage loaded, oci::loadImage(dst, img.manifest));
-  ASSERT_OK(unpackImage(dst, loaded.manifest, again.path(), apply));
+  ASSERT_OK(unpackImage(dst, loaded.manifest, loaded.config, again.path(), apply));
   ASSERT_OK_AND_ASSIGN(std::string marker2, readFile(again.path() / "etc/marker"));
   EXPECT_EQ(marker2, "unpacked");
+}
+
+}  // namespace
+}  // namespace cairn::registry
+
+namespace cairn::registry {
+namespace {
+
+TEST(UnpackTest, PullImportsLayersIntoTheLayerStore) {
+  FakeRegistry reg;
+  store::MemoryBlobStore src;
+  TestImage img = makeImage(src, "layered", /*big=*/true);
+  RegistryClient client(fastConfig());
+  ASSERT_OK(pushImage(client, src, img.manifest, ref(reg, "l/app:v1")).status());
+  ASSERT_OK_AND_ASSIGN(TempDir data, TempDir::create("layers"));
+  ASSERT_OK_AND_ASSIGN(auto layers, store::LayerStore::open(data.path()));
+  layer::ApplyOptions apply;
+  apply.preserve_owner = false;
+  PullOptions options;
+  options.unpack = makeLayerStoreUnpacker(*layers, apply);
+  store::MemoryBlobStore dst;
+  ASSERT_OK(pullImage(client, dst, ref(reg, "l/app:v1"), options).status());
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage loaded, oci::loadImage(dst, img.manifest));
+  std::vector<Digest> chain = layer::chainIds(loaded.config.diff_ids);
+  ASSERT_EQ(chain.size(), 2u);
+  ASSERT_TRUE(layers->exists(chain[0]));
+  ASSERT_TRUE(layers->exists(chain[1]));
+  ASSERT_OK_AND_ASSIGN(std::string marker, readFile(layers->fsPath(chain[0]) / "etc/marker"));
+  EXPECT_EQ(marker, "layered");
+  EXPECT_EQ(std::filesystem::file_size(layers->fsPath(chain[1]) / "data.bin"), 300u * 1024);
+  ASSERT_OK_AND_ASSIGN(auto lowers, layers->lowerDirs(chain[1]));
+  EXPECT_EQ(lowers.size(), 2u);
 }
 
 }  // namespace

@@ -23,14 +23,16 @@
 #include "cairn/oci/reference.h"
 #include "cairn/registry/client.h"
 #include "cairn/store/blob_store.h"
+#include "cairn/store/layer_store.h"
 
 namespace cairn::registry {
 
 //! Called on a worker thread with a layer's *compressed* bytes as they arrive (or from the
-//! store, when the layer was already there). The stream is only known good once pullImage
-//! returns OK: on error, discard what the unpacker produced.
+//! store, when the layer was already there), and the layer's diff id from the config. The
+//! compressed stream is only known good once pullImage returns OK: on error, discard what the
+//! unpacker produced (the layer store's importTar checks the diff id itself).
 using LayerUnpacker = std::function<Status(std::size_t index, const oci::Descriptor& layer,
-                                           layer::ByteSource& compressed)>;
+                                           const Digest& diff_id, layer::ByteSource& compressed)>;
 
 struct PullOptions {
   std::optional<oci::Platform> platform;  //!< default: the client config's platform
@@ -68,8 +70,13 @@ Result<PushResult> pushImage(RegistryClient& client, const store::BlobReader& bl
 LayerUnpacker makeRootfsUnpacker(const std::filesystem::path& rootfs,
                                  layer::ApplyOptions options = {});
 
+//! An unpacker that imports each layer into the layer store (<data>/layers/<chain-id>), in
+//! order (layer i needs layer i-1 as its parent), while downloads overlap.
+LayerUnpacker makeLayerStoreUnpacker(store::LayerStore& layers, layer::ApplyOptions options = {});
+
 //! Unpacks an image already in the store into `rootfs` (kFlatten), layer by layer.
 Status unpackImage(const store::BlobReader& blobs, const oci::Manifest& manifest,
-                   const std::filesystem::path& rootfs, layer::ApplyOptions options = {});
+                   const oci::ImageConfig& config, const std::filesystem::path& rootfs,
+                   layer::ApplyOptions options = {});
 
 }  // namespace cairn::registry
