@@ -1,0 +1,124 @@
+// Runs a ContainerSpec under an OCI runtime with the runc command line (crun by default; runc
+// and runsc work too).
+//
+// One run: a work dir <work_root>/<id>/ with the bundle (config.json), the overlay mount point,
+// an ephemeral upper dir when the caller gave none, and the generated /etc files. Without a
+// terminal the executor drives `create` → `start` → waits for the container's init itself (it
+// is this process's child thanks to PR_SET_CHILD_SUBREAPER), which gives the exact exit status
+// and lets it read the cgroup's OOM counter before `delete`. With a terminal it uses `run`,
+// which owns the pty. Timeout and cancel kill every process of the container (`kill --all`);
+// on every outcome the container is deleted, everything under the work dir is unmounted and
+// the work dir is removed. cleanupStale() does the same for leftovers of a crashed process.
+//
+//   ASSIGN_OR_RETURN(auto executor, Executor::create({.work_root = data / "work"}));
+//   RunIo io;
+//   io.on_line = [&](OutputStream s, std::string_view line) { log.write(s, line); };
+//   ASSIGN_OR_RETURN(RunResult r, executor->run(spec, io));
+//   RETURN_IF_ERROR(r.toStatus());  // "exit code 2", "out of memory", "timed out", ...
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cairn/common/fs.h"
+#include "cairn/common/status.h"
+#include "cairn/runtime/container_spec.h"
+#include "cairn/runtime/process.h"
+
+namespace cairn::runtime {
+
+struct ExecutorOptions {
+  std::filesystem::path work_root;  //!< required; one dir per run below it
+  std::string runtime = "crun";     //!< name (looked up in PATH) or path
+  //! The runtime's --root (its container state). Default: /run/cairn/<runtime name>.
+  std::filesystem::path state_root;
+  std::string slirp4netns = "slirp4netns";
+  //! crun on a host it refuses (hybrid cgroups that cannot be fixed): use runc instead.
+  bool fallback_to_runc = true;
+  std::string cgroup_parent = "/cairn";
+  //! Where merged lower dirs are cached (flattenLowers). Default: <work_root>/../merged-lowers.
+  std::filesystem::path merged_lowers_dir;
+  std::size_t max_lower_dirs = 100;
+  //! How long create/start/kill/delete of the runtime may take.
+  std::chrono::seconds runtime_command_timeout{60};
+};
+
+enum class OutputStream { kStdout, kStderr };
+
+//! Cancels a run from another thread (a build cancelled by the API, Ctrl-C).
+class CancelToken {
+ public:
+  CancelToken();
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  int fd() const { return fd_.get(); }  //!< an eventfd, readable once cancelled
+
+ private:
+  UniqueFd fd_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct RunIo {
+  //! Output lines without the '\n', in order per stream, as they arrive (a last line without
+  //! '\n' is delivered at the end; lines over 64 KiB are split). Ignored when `attach`.
+  std::function<void(OutputStream, std::string_view)> on_line;
+  //! Use this process's stdin/stdout/stderr (`cairn run`). With spec.process.terminal the
+  //! runtime puts the terminal in raw mode and proxies it.
+  bool attach = false;
+  //! stdin when not attached; -1: /dev/null.
+  int stdin_fd = -1;
+  const CancelToken* cancel = nullptr;
+};
+
+struct RunResult {
+  std::string container_id;
+  ExitStatus status;
+  bool oom_killed = false;
+  bool timed_out = false;
+  bool cancelled = false;
+  std::chrono::milliseconds duration{0};
+
+  //! OK for exit code 0; otherwise a Status that says why: ResourceExhausted for an OOM kill
+  //! (naming the memory limit), DeadlineExceeded for a timeout, Cancelled, or Internal with
+  //! "exit code N" / "killed by signal N".
+  Status toStatus() const;
+  std::int64_t memory_limit_bytes = 0;
+  std::chrono::milliseconds timeout{0};
+};
+
+class Executor {
+ public:
+  //! Resolves the runtime, makes the host's cgroups acceptable to it (or falls back to runc),
+  //! and creates the work and state roots. Does not clean up: call cleanupStale at startup.
+  static Result<std::unique_ptr<Executor>> create(ExecutorOptions options);
+
+  //! Runs `spec` to completion. An error Status means the container could not be run at all
+  //! (bad spec, mount failure, runtime error); the process's own outcome is in RunResult.
+  Result<RunResult> run(const ContainerSpec& spec, const RunIo& io);
+
+  //! Deletes the runtime's containers left by a crashed process, unmounts and removes every
+  //! work dir under work_root. Safe to call when nothing is left.
+  Status cleanupStale();
+
+  const std::filesystem::path& runtimePath() const { return runtime_path_; }
+  const ExecutorOptions& options() const { return options_; }
+
+ private:
+  Executor(ExecutorOptions options, std::filesystem::path runtime_path)
+      : options_(std::move(options)), runtime_path_(std::move(runtime_path)) {}
+  std::vector<std::string> runtimeArgs(std::initializer_list<std::string> args) const;
+
+  ExecutorOptions options_;
+  std::filesystem::path runtime_path_;
+};
+
+//! Free-standing form of Executor::cleanupStale for a process that has no Executor yet.
+Status cleanupStale(const std::filesystem::path& work_root, const std::filesystem::path& runtime,
+                    const std::filesystem::path& state_root);
+
+}  // namespace cairn::runtime

@@ -1,0 +1,494 @@
+#include "cairn/runtime/executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "cairn/common/crypto.h"
+#include "cairn/common/encoding.h"
+#include "cairn/common/log.h"
+#include "cairn/common/strings.h"
+#include "cairn/runtime/cgroups.h"
+#include "cairn/runtime/network.h"
+#include "cairn/runtime/overlay.h"
+
+namespace cairn::runtime {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+CancelToken::CancelToken() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+void CancelToken::cancel() {
+  cancelled_.store(true);
+  std::uint64_t one = 1;
+  if (fd_.valid()) (void)!write(fd_.get(), &one, sizeof one);
+}
+
+Status RunResult::toStatus() const {
+  if (cancelled) return ::cairn::cancelled("the run was cancelled");
+  if (timed_out)
+    return deadlineExceeded("the process did not finish within " + std::to_string(timeout.count()) +
+                            " ms and was killed");
+  if (oom_killed)
+    return resourceExhausted("the process ran out of memory (limit " +
+                             std::to_string(memory_limit_bytes / (1024 * 1024)) +
+                             " MiB) and was killed (" + status.toString() + ")");
+  if (!status.signaled && status.exit_code == 0) return okStatus();
+  return internalError("the process failed: " + status.toString());
+}
+
+namespace {
+
+constexpr std::size_t kMaxLine = 64 * 1024;
+
+// Splits a byte stream into lines for RunIo::on_line.
+class LineSplitter {
+ public:
+  LineSplitter(OutputStream stream, const std::function<void(OutputStream, std::string_view)>& sink)
+      : stream_(stream), sink_(sink) {}
+  void feed(std::string_view data) {
+    while (!data.empty()) {
+      std::size_t nl = data.find('\n');
+      if (nl == std::string_view::npos) {
+        pending_.append(data);
+        while (pending_.size() >= kMaxLine) {
+          emit(std::string_view(pending_).substr(0, kMaxLine));
+          pending_.erase(0, kMaxLine);
+        }
+        return;
+      }
+      if (pending_.empty()) {
+        emit(data.substr(0, nl));
+      } else {
+        pending_.append(data.substr(0, nl));
+        emit(pending_);
+        pending_.clear();
+      }
+      data.remove_prefix(nl + 1);
+    }
+  }
+  void finish() {
+    if (!pending_.empty()) emit(pending_);
+    pending_.clear();
+  }
+
+ private:
+  void emit(std::string_view line) {
+    if (sink_) sink_(stream_, line);
+  }
+  OutputStream stream_;
+  const std::function<void(OutputStream, std::string_view)>& sink_;
+  std::string pending_;
+};
+
+bool isCrun(const fs::path& runtime) {
+  return runtime.filename() == "crun";
+}
+
+// "oom_kill N" from a cgroup v1 memory.oom_control or v2 memory.events file.
+std::int64_t readOomKills(const std::string& cgroups_path) {
+  for (const fs::path& file :
+       {fs::path("/sys/fs/cgroup/memory") / cgroups_path.substr(1) / "memory.oom_control",
+        fs::path("/sys/fs/cgroup") / cgroups_path.substr(1) / "memory.events"}) {
+    auto text = readFile(file);
+    if (!text.ok()) continue;
+    for (const std::string& line : splitString(*text, '\n')) {
+      if (line.rfind("oom_kill ", 0) == 0) return std::atoll(line.c_str() + 9);
+    }
+  }
+  return 0;
+}
+
+// Stub files and dirs the runtime creates as mount points when the rootfs lacks them: they
+// must not end up in a layer (BuildKit removes them too).
+bool isStubTree(const fs::path& p) {
+  struct stat st {};
+  if (lstat(p.c_str(), &st) != 0) return false;
+  if (S_ISREG(st.st_mode)) return st.st_size == 0;
+  if (!S_ISDIR(st.st_mode)) return false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(p, ec))
+    if (!isStubTree(entry.path())) return false;
+  return !ec;
+}
+
+std::string firstMissingComponent(const fs::path& root, const std::string& destination) {
+  fs::path rel;
+  for (const fs::path& part : fs::path(destination).relative_path()) {
+    rel /= part;
+    struct stat st {};
+    if (lstat((root / rel).c_str(), &st) != 0) return rel.string();
+    if (!S_ISDIR(st.st_mode)) return {};  // a file or symlink: the runtime handles it
+  }
+  return {};
+}
+
+struct RunContext {
+  fs::path dir;
+  std::string id;
+  bool container_created = false;
+  std::unique_ptr<SlirpNetwork> network;
+  fs::path caller_upper;
+  std::vector<std::string> stubs;
+};
+
+}  // namespace
+
+std::vector<std::string> Executor::runtimeArgs(std::initializer_list<std::string> args) const {
+  std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
+  v.insert(v.end(), args.begin(), args.end());
+  return v;
+}
+
+Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
+  if (options.work_root.empty()) return invalidArgument("executor: work_root is required");
+  std::error_code ec;
+  options.work_root = fs::absolute(options.work_root, ec);
+  CAIRN_ASSIGN_OR_RETURN(fs::path runtime, findExecutable(options.runtime));
+  CgroupInfo cgroups;
+  if (auto info = detectHostCgroups(); info.ok()) cgroups = *info;
+  Status prepared = prepareCgroupsForRuntime(runtime.string());
+  if (!prepared.ok()) {
+    if (!options.fallback_to_runc || !isCrun(runtime)) return prepared;
+    auto runc = findExecutable("runc");
+    if (!runc.ok())
+      return failedPrecondition(prepared.message() + "; and runc is not installed either");
+    spdlog::warn("runtime: {}; using {} instead of crun", prepared.message(), runc->string());
+    runtime = *runc;
+  }
+  if (options.state_root.empty()) options.state_root = fs::path("/run/cairn") / runtime.filename();
+  if (options.merged_lowers_dir.empty())
+    options.merged_lowers_dir = options.work_root.parent_path() / "merged-lowers";
+  for (const fs::path& d : {options.work_root, options.state_root}) {
+    fs::create_directories(d, ec);
+    if (ec) return internalError("create " + d.string() + ": " + ec.message());
+  }
+  spdlog::debug("runtime: {} on {} cgroups, work root {}", runtime.string(),
+                cgroupModeName(cgroups.mode), options.work_root.string());
+  return std::unique_ptr<Executor>(new Executor(std::move(options), std::move(runtime)));
+}
+
+Status cleanupStale(const fs::path& work_root, const fs::path& runtime,
+                    const fs::path& state_root) {
+  std::error_code ec;
+  if (!fs::exists(work_root, ec)) return okStatus();
+  Status first;
+  std::vector<fs::path> entries;
+  for (const auto& entry : fs::directory_iterator(work_root, ec))
+    entries.push_back(entry.path());
+  for (const fs::path& entry : entries) {
+    std::string id = entry.filename().string();
+    UniqueFd lock(open(entry.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (lock.valid() && flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live run
+    if (id.rfind("cairn-", 0) == 0 && !runtime.empty()) {
+      auto out =
+          runCommand({runtime.string(), "--root", state_root.string(), "delete", "--force", id},
+                     std::chrono::seconds(30));
+      if (out.ok() && out->status.exit_code == 0)
+        spdlog::debug("runtime: deleted stale container {}", id);
+    }
+    Status s = unmountAllUnder(entry);
+    fs::remove_all(entry, ec);
+    if (!s.ok() && first.ok()) first = s;
+    if (ec && first.ok()) first = internalError("remove " + entry.string() + ": " + ec.message());
+    if (first.ok()) spdlog::info("runtime: removed stale work dir {}", entry.string());
+  }
+  return first;
+}
+
+Status Executor::cleanupStale() {
+  return runtime::cleanupStale(options_.work_root, runtime_path_, options_.state_root);
+}
+
+namespace {
+
+Status runRuntimeCommand(const std::vector<std::string>& args, std::chrono::seconds timeout,
+                         const fs::path& log_file, std::string_view what) {
+  auto out = runCommand(args, timeout);
+  if (!out.ok()) return out.status().withContext(what);
+  if (out->status.signaled || out->status.exit_code != 0) {
+    std::string message(trimSpace(out->err));
+    if (message.empty()) message = std::string(trimSpace(readFile(log_file).valueOr("")));
+    if (message.empty()) message = out->status.toString();
+    return failedPrecondition(std::string(what) + ": " + message);
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
+  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
+  if (spec.process.terminal && !io.attach)
+    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  auto started = Clock::now();
+  RunContext ctx;
+  ctx.id = "cairn-" + hexEncode(randomBytes(8));
+  ctx.dir = options_.work_root / ctx.id;
+  if (mkdir(ctx.dir.c_str(), 0700) != 0) return errnoStatus(errno, "mkdir " + ctx.dir.string());
+  // Held for the whole run: cleanupStale (of another process) leaves a locked dir alone, and
+  // the lock goes away by itself when this process dies.
+  UniqueFd dir_lock(open(ctx.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_lock.valid() || flock(dir_lock.get(), LOCK_EX) != 0)
+    return errnoStatus(errno, "lock " + ctx.dir.string());
+
+  RunResult result;
+  result.container_id = ctx.id;
+  result.memory_limit_bytes = spec.limits.memory_bytes;
+  result.timeout = spec.timeout;
+  const fs::path log_file = ctx.dir / "runtime.log";
+
+  auto body = [&]() -> Status {
+    // Root filesystem.
+    fs::path rootfs;
+    if (!spec.rootfs.dir.empty()) {
+      std::error_code ec;
+      rootfs = fs::canonical(spec.rootfs.dir, ec);
+      if (ec) return notFound("rootfs " + spec.rootfs.dir.string() + ": " + ec.message());
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(std::vector<fs::path> lowers,
+                             flattenLowers(spec.rootfs.lower_dirs, options_.merged_lowers_dir,
+                                           options_.max_lower_dirs));
+      OverlayMount overlay;
+      overlay.lower_dirs = lowers;
+      if (spec.rootfs.upper_dir.empty()) {
+        overlay.upper_dir = ctx.dir / "upper";
+        overlay.work_dir = ctx.dir / "work";
+      } else {
+        overlay.upper_dir = fs::absolute(spec.rootfs.upper_dir);
+        overlay.work_dir = fs::absolute(spec.rootfs.work_dir);
+        ctx.caller_upper = overlay.upper_dir;
+      }
+      for (const fs::path& d : {overlay.upper_dir, overlay.work_dir}) {
+        std::error_code ec;
+        fs::create_directories(d, ec);
+        if (ec) return internalError("create " + d.string() + ": " + ec.message());
+      }
+      rootfs = ctx.dir / "rootfs";
+      if (mkdir(rootfs.c_str(), 0755) != 0) return errnoStatus(errno, "mkdir " + rootfs.string());
+      CAIRN_RETURN_IF_ERROR(mountOverlay(overlay, rootfs));
+      if (!ctx.caller_upper.empty()) {
+        std::vector<std::string> destinations = {
+            "/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"};
+        for (const MountSpec& m : spec.mounts)
+          destinations.push_back(m.destination);
+        destinations.push_back(spec.process.cwd);
+        for (const std::string& d : destinations) {
+          std::string missing = firstMissingComponent(rootfs, d);
+          if (!missing.empty()) ctx.stubs.push_back(missing);
+        }
+      }
+    }
+
+    // Generated /etc files.
+    OciConfigInputs inputs;
+    inputs.rootfs_path = rootfs.string();
+    inputs.hosts_file = (ctx.dir / "hosts").string();
+    inputs.resolv_conf_file = (ctx.dir / "resolv.conf").string();
+    inputs.hostname_file = (ctx.dir / "hostname").string();
+    inputs.cgroups_path = options_.cgroup_parent + "/" + ctx.id;
+    fillHostRlimits(inputs);
+    CAIRN_RETURN_IF_ERROR(writeFileDurable(inputs.hosts_file, makeHostsFile(spec.hostname)));
+    CAIRN_RETURN_IF_ERROR(
+        writeFileDurable(inputs.resolv_conf_file,
+                         makeResolvConf(spec.network, readFile("/etc/resolv.conf").valueOr(""))));
+    CAIRN_RETURN_IF_ERROR(writeFileDurable(inputs.hostname_file, spec.hostname + "\n"));
+
+    if (spec.network == NetworkMode::kDefault) {
+      CAIRN_ASSIGN_OR_RETURN(ctx.network,
+                             SlirpNetwork::create(options_.slirp4netns, ctx.dir / "slirp.log"));
+      inputs.netns_path = ctx.network->netnsPath();
+    }
+    CAIRN_ASSIGN_OR_RETURN(OrderedJson config, makeOciConfig(spec, inputs));
+    CAIRN_RETURN_IF_ERROR(writeFileDurable(ctx.dir / "config.json", config.dump(2)));
+
+    std::string log_flag_crun = "--log=file:" + log_file.string();
+    auto withLog = [&](std::initializer_list<std::string> args) {
+      std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
+      if (isCrun(runtime_path_)) {
+        v.push_back(log_flag_crun);
+      } else {
+        v.push_back("--log");
+        v.push_back(log_file.string());
+      }
+      v.insert(v.end(), args.begin(), args.end());
+      return v;
+    };
+    auto deadline = spec.timeout.count() > 0
+                        ? std::optional<Clock::time_point>(Clock::now() + spec.timeout)
+                        : std::nullopt;
+    std::string pid_file = (ctx.dir / "pid").string();
+
+    // Pipes for output unless attached.
+    UniqueFd out_r, out_w, err_r, err_w;
+    if (!io.attach) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) != 0) return errnoStatus(errno, "pipe");
+      out_r.reset(p[0]);
+      out_w.reset(p[1]);
+      if (pipe2(p, O_CLOEXEC) != 0) return errnoStatus(errno, "pipe");
+      err_r.reset(p[0]);
+      err_w.reset(p[1]);
+    }
+    SpawnOptions spawn;
+    spawn.stdin_fd = io.attach ? 0 : io.stdin_fd;
+    spawn.stdout_fd = io.attach ? 1 : out_w.get();
+    spawn.stderr_fd = io.attach ? 2 : err_w.get();
+
+    // The process whose exit ends the run: the container's init (create/start), or the
+    // runtime's `run` process when it owns a terminal.
+    std::optional<Subprocess> run_process;
+    pid_t init_pid = -1;
+    UniqueFd init_pidfd;
+    if (spec.process.terminal) {
+      spawn.args = withLog({"run", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});
+      CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
+      run_process.emplace(std::move(p));
+      ctx.container_created = true;
+    } else {
+      spawn.args =
+          withLog({"create", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});
+      CAIRN_ASSIGN_OR_RETURN(Subprocess create, Subprocess::spawn(spawn));
+      ctx.container_created = true;
+      auto st = create.wait(Clock::now() + options_.runtime_command_timeout);
+      if (!st) return deadlineExceeded("creating the container timed out");
+      if (st->signaled || st->exit_code != 0) {
+        std::string message(trimSpace(readFile(log_file).valueOr("")));
+        return failedPrecondition("creating the container failed: " +
+                                  (message.empty() ? st->toString() : message));
+      }
+      CAIRN_ASSIGN_OR_RETURN(std::string pid_text, readFile(pid_file));
+      init_pid = std::atoi(pid_text.c_str());
+      if (init_pid <= 0) return internalError("runtime wrote no pid to " + pid_file);
+      {
+        // The init is waiting for `start`, so it cannot have exited yet; it is our child now
+        // (subreaper), so its status comes to us.
+        ChildReaper& reaper = ChildReaper::instance();
+        auto lock = reaper.spawnLock();
+        reaper.watch(init_pid);
+      }
+      init_pidfd.reset(openPidFd(init_pid));
+      if (!init_pidfd.valid()) return errnoStatus(errno, "pidfd_open of the container init");
+      CAIRN_RETURN_IF_ERROR(runRuntimeCommand(withLog({"start", ctx.id}),
+                                              options_.runtime_command_timeout, log_file,
+                                              "starting the container"));
+    }
+    out_w.reset();
+    err_w.reset();
+
+    LineSplitter out_lines(OutputStream::kStdout, io.on_line);
+    LineSplitter err_lines(OutputStream::kStderr, io.on_line);
+    const int exit_fd = spec.process.terminal ? run_process->pidFd() : init_pidfd.get();
+    bool exited = false;
+    bool killed = false;
+    std::optional<Clock::time_point> drain_deadline;
+    auto killAll = [&] {
+      if (killed) return;
+      killed = true;
+      (void)runCommand(runtimeArgs({"kill", "--all", ctx.id, "KILL"}), std::chrono::seconds(10));
+      if (init_pid > 0) ::kill(init_pid, SIGKILL);
+    };
+    for (;;) {
+      bool out_open = out_r.valid(), err_open = err_r.valid();
+      if (exited && !out_open && !err_open) break;
+      pollfd pfds[4];
+      int n = 0;
+      pfds[n++] = {exited ? -1 : exit_fd, POLLIN, 0};
+      pfds[n++] = {io.cancel != nullptr ? io.cancel->fd() : -1, POLLIN, 0};
+      pfds[n++] = {out_open ? out_r.get() : -1, POLLIN, 0};
+      pfds[n++] = {err_open ? err_r.get() : -1, POLLIN, 0};
+      int timeout_ms = -1;
+      auto now = Clock::now();
+      auto limit =
+          exited ? drain_deadline : (killed ? std::optional<Clock::time_point>() : deadline);
+      if (limit) {
+        timeout_ms = static_cast<int>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(*limit - now).count() + 1));
+      }
+      int ready = poll(pfds, static_cast<nfds_t>(n), timeout_ms);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return errnoStatus(errno, "poll");
+      if (ready == 0) {
+        if (exited) break;  // output held open by an escaped process: stop reading
+        result.timed_out = true;
+        spdlog::info("runtime: {} timed out after {} ms; killing it", ctx.id, spec.timeout.count());
+        killAll();
+        continue;
+      }
+      if (pfds[0].revents != 0 && !exited) {
+        exited = true;
+        drain_deadline = Clock::now() + std::chrono::seconds(5);
+      }
+      if (pfds[1].revents != 0 && !killed) {
+        result.cancelled = true;
+        killAll();
+      }
+      for (int i = 2; i < 4; ++i) {
+        if (pfds[i].fd < 0 || pfds[i].revents == 0) continue;
+        char buf[16384];
+        ssize_t got = read(pfds[i].fd, buf, sizeof buf);
+        if (got > 0) {
+          (i == 2 ? out_lines : err_lines)
+              .feed(std::string_view(buf, static_cast<std::size_t>(got)));
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+          (i == 2 ? out_r : err_r).reset();
+        }
+      }
+    }
+    out_lines.finish();
+    err_lines.finish();
+
+    if (spec.process.terminal) {
+      auto st = run_process->wait(Clock::now() + options_.runtime_command_timeout);
+      if (!st) return deadlineExceeded("the runtime did not exit after its container");
+      result.status = *st;
+    } else {
+      auto st = ChildReaper::instance().wait(init_pid, Clock::now() + std::chrono::seconds(10));
+      if (!st)
+        return internalError("no exit status for the container init (pid " +
+                             std::to_string(init_pid) + ")");
+      result.status = *st;
+      result.oom_killed = readOomKills(inputs.cgroups_path) > 0;
+    }
+    return okStatus();
+  };
+
+  Status status = body();
+
+  // Every outcome: delete the container, stop the network, unmount, remove the work dir.
+  if (ctx.container_created) {
+    auto out =
+        runCommand(runtimeArgs({"delete", "--force", ctx.id}), options_.runtime_command_timeout);
+    if (!out.ok() || out->status.exit_code != 0)
+      spdlog::debug("runtime: delete {}: {}", ctx.id,
+                    out.ok() ? std::string(trimSpace(out->err)) : out.status().toString());
+  }
+  ctx.network.reset();
+  Status unmounted = unmountAllUnder(ctx.dir);
+  for (const std::string& stub : ctx.stubs) {
+    fs::path p = ctx.caller_upper / stub;
+    if (isStubTree(p)) {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  }
+  std::error_code ec;
+  if (unmounted.ok()) fs::remove_all(ctx.dir, ec);
+  if (status.ok() && !unmounted.ok()) status = unmounted.withContext("cleaning up " + ctx.id);
+  if (status.ok() && ec)
+    status = internalError("removing work dir " + ctx.dir.string() + ": " + ec.message());
+  if (!status.ok()) return status.withContext("container " + ctx.id);
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  return result;
+}
+
+}  // namespace cairn::runtime

@@ -1,0 +1,351 @@
+// Runs real containers (root, crun or runc, slirp4netns, busybox-static): CI runs as root.
+#include "cairn/runtime/executor.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "busybox_rootfs.h"
+#include "cairn/common/fs.h"
+#include "cairn/runtime/overlay.h"
+#include "cairn/testing/status_matchers.h"
+
+namespace cairn::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+using ::cairn::testing::IsOk;
+using ::cairn::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Output {
+  std::vector<std::string> out;
+  std::vector<std::string> err;
+};
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to mount overlays and create containers";
+    ASSERT_OK_AND_ASSIGN(dir_, TempDir::create("cairn-exec"));
+    rootfs_ = dir_->path() / "rootfs";
+    ASSERT_OK(testing::makeBusyboxRootfs(rootfs_));
+    ExecutorOptions options;
+    options.work_root = dir_->path() / "work";
+    options.state_root = dir_->path() / "state";
+    ASSERT_OK_AND_ASSIGN(executor_, Executor::create(options));
+  }
+
+  void TearDown() override {
+    if (!executor_) return;
+    // Nothing may stay mounted or left over after any outcome.
+    auto mounts = mountsUnder(dir_->path());
+    ASSERT_OK(mounts);
+    EXPECT_TRUE(mounts->empty()) << "left mounted: " << mounts->front();
+    std::error_code ec;
+    EXPECT_TRUE(fs::is_empty(dir_->path() / "work", ec)) << "work dir not removed";
+  }
+
+  ContainerSpec spec(std::vector<std::string> args, NetworkMode network = NetworkMode::kNone) {
+    ContainerSpec s;
+    s.rootfs.lower_dirs = {rootfs_};
+    s.process.args = std::move(args);
+    s.network = network;
+    return s;
+  }
+
+  Result<RunResult> run(const ContainerSpec& s, Output* output = nullptr,
+                        const CancelToken* cancel = nullptr) {
+    RunIo io;
+    io.cancel = cancel;
+    io.on_line = [output](OutputStream stream, std::string_view line) {
+      if (output == nullptr) return;
+      (stream == OutputStream::kStdout ? output->out : output->err).emplace_back(line);
+    };
+    return executor_->run(s, io);
+  }
+
+  std::optional<TempDir> dir_;
+  fs::path rootfs_;
+  std::unique_ptr<Executor> executor_;
+};
+
+TEST_F(ExecutorTest, RunsACommandAndPropagatesExitCodes) {
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult ok, run(spec({"/bin/sh", "-c", "echo hello; exit 0"}), &output));
+  EXPECT_THAT(ok.toStatus(), IsOk());
+  EXPECT_THAT(output.out, ElementsAre("hello"));
+  ASSERT_OK_AND_ASSIGN(RunResult failed, run(spec({"/bin/sh", "-c", "exit 3"})));
+  EXPECT_EQ(failed.status.exit_code, 3);
+  EXPECT_FALSE(failed.oom_killed);
+  EXPECT_THAT(failed.toStatus(), StatusIs(StatusCode::kInternal, HasSubstr("exit code 3")));
+}
+
+TEST_F(ExecutorTest, StdoutAndStderrLinesArriveInOrder) {
+  Output output;
+  ASSERT_OK_AND_ASSIGN(
+      RunResult r,
+      run(spec({"/bin/sh", "-c",
+                "for i in $(seq 1 500); do echo out$i; echo err$i >&2; done; printf tail"}),
+          &output));
+  EXPECT_EQ(r.status.exit_code, 0);
+  ASSERT_EQ(output.out.size(), 501u);
+  ASSERT_EQ(output.err.size(), 500u);
+  for (int i = 1; i <= 500; ++i) {
+    EXPECT_EQ(output.out[i - 1], "out" + std::to_string(i));
+    EXPECT_EQ(output.err[i - 1], "err" + std::to_string(i));
+  }
+  EXPECT_EQ(output.out.back(), "tail");  // a last line without '\n' is delivered too
+}
+
+TEST_F(ExecutorTest, ProcessSettingsAreApplied) {
+  ContainerSpec s = spec({"/bin/sh", "-c",
+                          "id -u; id -g; id -G; pwd; echo $FOO; hostname; cat /etc/hostname; "
+                          "grep -c myhost /etc/hosts"});
+  s.process.uid = 1000;
+  s.process.gid = 1000;
+  s.process.additional_gids = {50};
+  s.process.cwd = "/tmp";
+  s.process.env = {"FOO=bar baz"};
+  s.hostname = "myhost";
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  EXPECT_EQ(r.status.exit_code, 0) << (output.err.empty() ? "" : output.err.front());
+  EXPECT_THAT(output.out,
+              ElementsAre("1000", "1000", "1000 50", "/tmp", "bar baz", "myhost", "myhost", "1"));
+}
+
+TEST_F(ExecutorTest, MissingProgramIsAClearError) {
+  EXPECT_THAT(run(spec({"/no/such/program"})),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("/no/such/program")));
+}
+
+TEST_F(ExecutorTest, CannotSeeHostFiles) {
+  fs::path secret = dir_->path() / "host-secret.txt";
+  std::ofstream(secret) << "secret\n";
+  Output output;
+  ASSERT_OK_AND_ASSIGN(
+      RunResult r,
+      run(spec({"/bin/sh", "-c", "cat " + secret.string() + " || echo NOT-VISIBLE; ls /"}),
+          &output));
+  EXPECT_EQ(r.status.exit_code, 0);
+  EXPECT_THAT(output.out, ::testing::Contains("NOT-VISIBLE"));
+  for (const std::string& line : output.out)
+    EXPECT_NE(line, "secret");
+  EXPECT_THAT(output.err, ::testing::Contains(HasSubstr("No such file")));
+  // The container's / is the busybox rootfs, not the host's.
+  bool saw_bin = false;
+  for (const std::string& line : output.out) {
+    EXPECT_NE(line.find("home"), 0u) << "host directory visible: " << line;
+    saw_bin = saw_bin || line.find("bin") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_bin);
+}
+
+TEST_F(ExecutorTest, WritesGoToTheUpperDirAndGeneratedFilesDoNot) {
+  fs::path upper = dir_->path() / "upper";
+  fs::path work = dir_->path() / "ovl-work";
+  fs::create_directories(upper);
+  fs::create_directories(work);
+  ContainerSpec s =
+      spec({"/bin/sh", "-c", "echo data > /new.txt; rm /bin/true; cat /etc/hosts >/dev/null"});
+  s.rootfs.upper_dir = upper;
+  s.rootfs.work_dir = work;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s));
+  EXPECT_EQ(r.status.exit_code, 0);
+  ASSERT_OK_AND_ASSIGN(std::string data, readFile(upper / "new.txt"));
+  EXPECT_EQ(data, "data\n");
+  EXPECT_TRUE(fs::exists(rootfs_ / "bin/true")) << "the lower dir was modified";
+  struct stat st {};
+  ASSERT_EQ(lstat((upper / "bin/true").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "deleting a lower file must leave a whiteout";
+  // Bind-mounted /etc files and the runtime's mount points are not part of the layer.
+  EXPECT_FALSE(fs::exists(upper / "etc/hosts"));
+  EXPECT_FALSE(fs::exists(upper / "etc/resolv.conf"));
+  EXPECT_FALSE(fs::exists(upper / "etc/hostname"));
+  EXPECT_FALSE(fs::exists(upper / "proc"));
+  EXPECT_FALSE(fs::exists(upper / "dev"));
+  EXPECT_FALSE(fs::exists(upper / "sys"));
+}
+
+TEST_F(ExecutorTest, PreparedRootDirIsUsedDirectly) {
+  ContainerSpec s = spec({"/bin/sh", "-c", "echo ok"});
+  s.rootfs.lower_dirs.clear();
+  s.rootfs.dir = rootfs_;
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  EXPECT_EQ(r.status.exit_code, 0);
+  EXPECT_THAT(output.out, ElementsAre("ok"));
+}
+
+TEST_F(ExecutorTest, TimeoutKillsTheWholeProcessTree) {
+  ContainerSpec s = spec({"/bin/sh", "-c", "sleep 987 & sleep 987 & echo started; wait"});
+  s.timeout = std::chrono::milliseconds(1500);
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_THAT(output.out, ElementsAre("started"));
+  EXPECT_THAT(r.toStatus(), StatusIs(StatusCode::kDeadlineExceeded, HasSubstr("1500 ms")));
+  EXPECT_LT(r.duration, std::chrono::seconds(60));
+  // No "sleep 987" may survive anywhere on the host.
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    auto cmdline = readFile(entry.path() / "cmdline");
+    if (cmdline.ok()) {
+      EXPECT_NE(*cmdline, std::string("sleep\0987\0", 10)) << entry.path();
+    }
+  }
+}
+
+TEST_F(ExecutorTest, CancelKillsTheRun) {
+  CancelToken cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    cancel.cancel();
+  });
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(spec({"/bin/sleep", "600"}), nullptr, &cancel));
+  canceller.join();
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_THAT(r.toStatus(), StatusIs(StatusCode::kCancelled));
+}
+
+TEST_F(ExecutorTest, MemoryLimitKillsWithAClearError) {
+  ContainerSpec s =
+      spec({"/bin/sh", "-c", "dd if=/dev/zero of=/dev/null bs=256M count=1; echo survived"});
+  s.limits.memory_bytes = 32LL * 1024 * 1024;
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  EXPECT_TRUE(r.oom_killed);
+  EXPECT_THAT(r.toStatus(),
+              StatusIs(StatusCode::kResourceExhausted, HasSubstr("out of memory (limit 32 MiB)")));
+}
+
+TEST_F(ExecutorTest, PidsLimitIsApplied) {
+  // $! only changes when a fork succeeded, so the distinct pids printed are the processes the
+  // pids limit let the shell start (only builtins are used after the limit is hit).
+  ContainerSpec s = spec({"/bin/sh", "-c",
+                          "i=0; while [ $i -lt 40 ]; do sleep 5 & echo $!; i=$((i+1)); done "
+                          "2>/dev/null"});
+  s.limits.pids = 10;
+  s.timeout = std::chrono::seconds(30);
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  std::set<std::string> pids(output.out.begin(), output.out.end());
+  EXPECT_LT(output.out.size(), 40u) << "the shell should have failed to fork";
+  EXPECT_GE(pids.size(), 1u);
+  EXPECT_LT(pids.size(), 10u);
+}
+
+// A TCP server on the host's 127.0.0.1 that answers every connection with "hello".
+class LoopbackServer {
+ public:
+  LoopbackServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(fd_, 16);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        char request[1024];
+        (void)!read(c, request, sizeof request);  // closing with unread data would reset
+        (void)!write(c, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello", 43);
+        close(c);
+      }
+    });
+  }
+  ~LoopbackServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(ExecutorTest, DefaultNetworkCannotReachHostLoopback) {
+  LoopbackServer server;
+  std::string port = std::to_string(server.port());
+  // busybox-static's wget crashes on NSS lookups; nc with a literal address does not.
+  auto probe = [&](const std::string& host) {
+    return "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc " + host + " " + port + "; echo; ";
+  };
+  Output output;
+  ASSERT_OK_AND_ASSIGN(
+      RunResult r,
+      run(spec({"/bin/sh", "-c",
+                probe("127.0.0.1") + probe("10.0.2.2") + "ip addr show tap0 | grep -c 10.0.2.100"},
+               NetworkMode::kDefault),
+          &output));
+  for (const std::string& line : output.out)
+    EXPECT_EQ(line.find("hello"), std::string::npos) << line;
+  EXPECT_THAT(output.err, ::testing::Contains(HasSubstr("127.0.0.1")));
+  EXPECT_THAT(output.err, ::testing::Contains(HasSubstr("10.0.2.2")));
+  ASSERT_FALSE(output.out.empty());
+  EXPECT_EQ(output.out.back(), "1") << "tap0 should carry slirp4netns' address";
+
+  // Control: the same server is reachable with the host network, so the probe itself works.
+  Output host_output;
+  ASSERT_OK_AND_ASSIGN(
+      RunResult h,
+      run(spec({"/bin/sh", "-c", probe("127.0.0.1")}, NetworkMode::kHost), &host_output));
+  EXPECT_EQ(h.status.exit_code, 0);
+  EXPECT_THAT(host_output.out, ::testing::Contains("hello"));
+}
+
+TEST_F(ExecutorTest, NoneNetworkHasOnlyLoopback) {
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(spec({"/bin/sh", "-c", "ls /sys/class/net"}), &output));
+  EXPECT_EQ(r.status.exit_code, 0);
+  EXPECT_THAT(output.out, ElementsAre("lo"));
+}
+
+TEST_F(ExecutorTest, CleanupStaleRemovesLeftoversOfACrashedProcess) {
+  // What a crash leaves: a work dir with an overlay still mounted.
+  fs::path stale = dir_->path() / "work" / "cairn-deadbeef";
+  for (const char* d : {"upper", "work", "rootfs"})
+    fs::create_directories(stale / d);
+  ASSERT_OK(mountOverlay({{rootfs_}, stale / "upper", stale / "work"}, stale / "rootfs"));
+  ASSERT_OK_AND_ASSIGN(auto before, mountsUnder(stale));
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_OK(executor_->cleanupStale());
+  EXPECT_FALSE(fs::exists(stale));
+  ASSERT_OK(executor_->cleanupStale());  // idempotent
+}
+
+TEST_F(ExecutorTest, InvalidSpecsAreRejectedBeforeAnythingRuns) {
+  ContainerSpec s = spec({});
+  EXPECT_THAT(run(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no command")));
+  s = spec({"/bin/true"});
+  s.process.terminal = true;
+  EXPECT_THAT(run(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("terminal")));
+}
+
+TEST(ExecutorCreateTest, UnknownRuntimeIsNotFound) {
+  ExecutorOptions options;
+  options.work_root = "/tmp/cairn-never-created";
+  options.runtime = "no-such-runtime-cairn";
+  EXPECT_THAT(Executor::create(options), StatusIs(StatusCode::kNotFound));
+  options.work_root.clear();
+  EXPECT_THAT(Executor::create(options), StatusIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace cairn::runtime
