@@ -96,6 +96,55 @@ Result<ApiKey> authenticateApiKey(MetaStore& store, std::string_view key, System
   return found;
 }
 
+Result<IssuedApiKey> issueApiKey(MetaStore& store, std::string_view organization_id,
+                                 std::string_view name, const std::vector<std::string>& permissions,
+                                 std::optional<SystemTime> expires_at) {
+  CAIRN_RETURN_IF_ERROR(validatePermissions(permissions));
+  GeneratedApiKey g = generateApiKey();
+  ApiKey record;
+  record.organization_id = std::string(organization_id);
+  record.name = std::string(name);
+  record.key_hash = g.hash;
+  record.key_prefix = g.prefix;
+  record.permissions = permissions;
+  record.expires_at = expires_at;
+  CAIRN_ASSIGN_OR_RETURN(ApiKey stored, store.createApiKey(record));
+  return IssuedApiKey{std::move(stored), std::move(g.key)};
+}
+
+Result<std::optional<IssuedApiKey>> bootstrapInitialApiKey(MetaStore& store,
+                                                           std::string_view organization_name) {
+  using Out = std::optional<IssuedApiKey>;
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Organization> orgs, store.listOrganizations());
+  // Anything but "nothing yet" or "only our organization, still without a key" means that
+  // an operator has set the server up: leave it alone.
+  if (orgs.size() > 1 || (orgs.size() == 1 && orgs[0].name != organization_name)) return Out();
+  Organization org;
+  if (orgs.empty()) {
+    Result<Organization> created =
+        store.createOrganization(Organization{.name = std::string(organization_name)});
+    if (created.ok()) {
+      org = std::move(created).value();
+    } else if (created.status().code() == StatusCode::kAlreadyExists) {
+      // Another process created it a moment ago; the key is settled below, by name.
+      CAIRN_ASSIGN_OR_RETURN(org, store.getOrganizationByName(organization_name));
+    } else {
+      return created.status();
+    }
+  } else {
+    org = orgs[0];
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ApiKey> keys, store.listApiKeys(org.id));
+  if (!keys.empty()) return Out();
+  Result<IssuedApiKey> issued =
+      issueApiKey(store, org.id, kInitialApiKeyName, allPermissions(), std::nullopt);
+  if (!issued.ok()) {
+    if (issued.status().code() == StatusCode::kAlreadyExists) return Out();
+    return issued.status();
+  }
+  return Out(std::move(issued).value());
+}
+
 Result<std::chrono::seconds> parseKeyLifetime(std::string_view text) {
   const std::string bad = "invalid key lifetime \"" + std::string(text) +
                           "\": expected a positive number with a unit s, m, h, d or w (e.g. 30d)";

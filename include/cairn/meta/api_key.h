@@ -12,6 +12,7 @@
 //   Result<ApiKey> caller = authenticateApiKey(store, bearer_token, clock.now());
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,28 @@ Status checkApiKeyUsable(const ApiKey& key, SystemTime now);
 //! expiry and revocation. Unknown or malformed keys are Unauthenticated "Invalid API key";
 //! store failures pass through. Does not record last use (the caller may touchApiKey).
 Result<ApiKey> authenticateApiKey(MetaStore& store, std::string_view key, SystemTime now);
+
+//! A key just created: the stored record and the secret, to be shown once.
+struct IssuedApiKey {
+  ApiKey record;
+  std::string key;
+};
+
+//! Generates a key and stores it (`cairn admin key create`). Permissions are validated;
+//! AlreadyExists if the organization already has a key with that name.
+Result<IssuedApiKey> issueApiKey(MetaStore& store, std::string_view organization_id,
+                                 std::string_view name, const std::vector<std::string>& permissions,
+                                 std::optional<SystemTime> expires_at);
+
+inline constexpr std::string_view kInitialApiKeyName = "initial";
+
+//! First start: when the store holds no organization, creates `organization_name` and a key
+//! named "initial" with every permission, and returns it (for the caller to print once and
+//! write to `<data-dir>/initial-api-key` with mode 0600). Returns nullopt when the server was
+//! already set up — including when another process starting at the same time won the race.
+//! A start that crashed between the two steps is completed by the next one.
+Result<std::optional<IssuedApiKey>> bootstrapInitialApiKey(MetaStore& store,
+                                                           std::string_view organization_name);
 
 //! "30d", "12h", "45m", "3600s", "2w" → duration, for `--expires`. InvalidArgument otherwise.
 Result<std::chrono::seconds> parseKeyLifetime(std::string_view text);
