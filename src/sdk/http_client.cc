@@ -1,0 +1,225 @@
+#include "cairn/sdk/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "cairn/common/strings.h"
+
+namespace cairn::sdk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void globalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// Failures that mean "no response arrived": safe to try again on a fresh connection.
+bool isRetryable(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct Transfer {
+  HttpResponse response;
+  const ChunkCallback* on_chunk = nullptr;
+  const AbortCheck* should_abort = nullptr;
+  bool body_started = false;
+  bool stopped_by_consumer = false;
+};
+
+std::size_t onBody(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::size_t len = size * n;
+  t->body_started = true;
+  if (t->on_chunk == nullptr) {
+    t->response.body.append(data, len);
+    return len;
+  }
+  if (len == 0) return 0;
+  if (!(*t->on_chunk)(std::string_view(data, len))) {
+    t->stopped_by_consumer = true;
+    return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
+  }
+  return len;
+}
+
+std::size_t onHeader(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::size_t len = size * n;
+  std::string_view line(data, len);
+  if (line.starts_with("HTTP/")) {
+    // A new response (after 100-continue or a redirect): forget the previous headers.
+    t->response.headers.clear();
+    return len;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return len;
+  t->response.headers.emplace_back(toLowerAscii(trimSpace(line.substr(0, colon))),
+                                   std::string(trimSpace(line.substr(colon + 1))));
+  return len;
+}
+
+int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return (t->should_abort != nullptr && *t->should_abort && (*t->should_abort)()) ? 1 : 0;
+}
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (equalsIgnoreCase(key, name)) return value;
+  }
+  return std::nullopt;
+}
+
+// Idle easy handles. libcurl keeps a connection cache per handle, so reusing handles is what
+// gives keep-alive across requests.
+struct HttpClient::Pool {
+  std::mutex mu;
+  std::vector<CURL*> idle;
+
+  CURL* acquire() {
+    {
+      std::lock_guard lock(mu);
+      if (!idle.empty()) {
+        CURL* h = idle.back();
+        idle.pop_back();
+        return h;
+      }
+    }
+    return curl_easy_init();
+  }
+  void release(CURL* h) {
+    curl_easy_reset(h);  // keeps live connections, drops the options
+    std::lock_guard lock(mu);
+    idle.push_back(h);
+  }
+  ~Pool() {
+    for (CURL* h : idle)
+      curl_easy_cleanup(h);
+  }
+};
+
+HttpClient::HttpClient(RetryPolicy retry) : retry_(retry), pool_(std::make_unique<Pool>()) {
+  globalInit();
+}
+
+HttpClient::~HttpClient() = default;
+
+Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
+  return perform(request, nullptr, nullptr);
+}
+
+Result<HttpResponse> HttpClient::stream(const HttpRequest& request, const ChunkCallback& on_chunk,
+                                        const AbortCheck& should_abort) {
+  return perform(request, &on_chunk, &should_abort);
+}
+
+Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const ChunkCallback* on_chunk,
+                                         const AbortCheck* should_abort) {
+  const std::string what = request.method + " " + request.url;
+  const bool has_deadline = request.timeout.count() > 0;
+  const Clock::time_point deadline = Clock::now() + request.timeout;
+  std::chrono::milliseconds backoff = retry_.initial_backoff;
+
+  for (int attempt = 1;; ++attempt) {
+    long timeout_ms = 0;
+    if (has_deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return deadlineExceeded(what + ": timed out");
+      timeout_ms = static_cast<long>(left.count());
+    }
+
+    CURL* h = pool_->acquire();
+    if (h == nullptr) return internalError(what + ": curl_easy_init failed");
+    Transfer t;
+    t.on_chunk = on_chunk;
+    t.should_abort = should_abort;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+
+    curl_slist* headers = nullptr;
+    bool has_content_type = false;
+    for (const auto& [name, value] : request.headers) {
+      if (equalsIgnoreCase(name, "content-type")) has_content_type = true;
+      headers = curl_slist_append(headers, (name + ": " + value).c_str());
+    }
+    // libcurl would add "Expect: 100-continue" to large bodies and a form Content-Type to
+    // POSTFIELDS; neither was asked for (and a signed S3 request must send what it signed).
+    headers = curl_slist_append(headers, "Expect:");
+    if (!has_content_type) headers = curl_slist_append(headers, "Content-Type:");
+
+    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onBody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, onHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    if (should_abort != nullptr && *should_abort) {
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, onProgress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+    }
+    if (request.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (request.method != "GET" || !request.body.empty()) {
+      bool sends_body = !request.body.empty() || request.method == "POST" ||
+                        request.method == "PUT" || request.method == "PATCH";
+      if (sends_body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request.body.size()));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+      }
+      if (request.method != "POST") {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      }
+    }
+
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    pool_->release(h);
+
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t.stopped_by_consumer)) {
+      t.response.status = status;
+      return std::move(t.response);
+    }
+    std::string reason = errbuf[0] != '\0' ? std::string(trimRightSpace(errbuf))
+                                           : std::string(curl_easy_strerror(rc));
+    if (rc == CURLE_OPERATION_TIMEDOUT) return deadlineExceeded(what + ": " + reason);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) return cancelled(what + ": aborted");
+    bool retry = isRetryable(rc) && !t.body_started && attempt < retry_.max_attempts;
+    if (retry && has_deadline && Clock::now() + backoff >= deadline) retry = false;
+    if (!retry) {
+      if (isRetryable(rc) || rc == CURLE_COULDNT_RESOLVE_HOST ||
+          rc == CURLE_COULDNT_RESOLVE_PROXY) {
+        return unavailable(
+            what + ": " + reason +
+            (attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : std::string()));
+      }
+      return internalError(what + ": " + reason);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, retry_.max_backoff);
+  }
+}
+
+}  // namespace cairn::sdk
