@@ -83,7 +83,9 @@ std::vector<std::pair<std::string, std::string>> jsObjectOrder(
     const std::vector<std::pair<std::string, std::string>>& vars) {
   std::map<std::uint64_t, std::string> indexed;  // index → value
   std::vector<std::pair<std::string, std::string>> named;
-  for (const auto& [key, value] : vars) {
+  for (const auto& var : vars) {
+    const std::string& key = var.first;
+    const std::string& value = var.second;
     if (auto idx = arrayIndex(key)) {
       indexed[*idx] = value;
       continue;
