@@ -224,49 +224,6 @@ bool isIndexMediaType(std::string_view t) {
   return t == kMediaTypeOciIndex || t == kMediaTypeDockerManifestList;
 }
 
-std::string_view compressionName(Compression c) {
-  switch (c) {
-    case Compression::kNone:
-      return "none";
-    case Compression::kGzip:
-      return "gzip";
-    case Compression::kZstd:
-      return "zstd";
-  }
-  return "unknown";
-}
-
-Result<Compression> layerCompression(std::string_view t) {
-  if (t == kMediaTypeOciLayer || t == "application/vnd.oci.image.layer.nondistributable.v1.tar" ||
-      t == "application/vnd.docker.image.rootfs.diff.tar") {
-    return Compression::kNone;
-  }
-  if (t == kMediaTypeOciLayerGzip ||
-      t == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" ||
-      t == kMediaTypeDockerLayerGzip ||
-      t == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") {
-    return Compression::kGzip;
-  }
-  if (t == kMediaTypeOciLayerZstd ||
-      t == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" ||
-      t == "application/vnd.docker.image.rootfs.diff.tar.zstd") {
-    return Compression::kZstd;
-  }
-  return invalidArgument("unsupported layer media type \"" + std::string(t) + "\"");
-}
-
-std::string_view ociLayerMediaType(Compression c) {
-  switch (c) {
-    case Compression::kNone:
-      return kMediaTypeOciLayer;
-    case Compression::kGzip:
-      return kMediaTypeOciLayerGzip;
-    case Compression::kZstd:
-      return kMediaTypeOciLayerZstd;
-  }
-  return kMediaTypeOciLayer;
-}
-
 std::string Platform::str() const {
   std::string s = os + "/" + architecture;
   if (!variant.empty()) s += "/" + variant;

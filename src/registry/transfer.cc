@@ -177,7 +177,7 @@ Result<PullResult> pullImage(RegistryClient& client, store::BlobStore& blobs,
                            " diff ids in the config");
   }
   for (const auto& l : parsed->layers) {
-    auto c = oci::layerCompression(l.media_type);
+    auto c = layer::compressionFromMediaType(l.media_type);
     if (!c.ok()) return c.status().withContext(ref.familiar() + " layer " + l.digest.str());
   }
 

@@ -190,8 +190,7 @@ TEST(DockerSchema2Test, ReadsManifestAndList) {
   EXPECT_EQ(m.media_type, kMediaTypeDockerManifest);
   ASSERT_EQ(m.layers.size(), 1u);
   EXPECT_EQ(m.layers[0].size, 29124181);
-  ASSERT_OK_AND_ASSIGN(Compression comp, layerCompression(m.layers[0].media_type));
-  EXPECT_EQ(comp, Compression::kGzip);
+  EXPECT_EQ(m.layers[0].media_type, kMediaTypeDockerLayerGzip);
 
   std::string list = R"({"schemaVersion":2,
    "mediaType":"application/vnd.docker.distribution.manifest.list.v2+json",
@@ -293,13 +292,12 @@ TEST(ParseTest, TruncatedAndMutatedDocumentsNeverCrash) {
   EXPECT_GT(errors, 0);
 }
 
-TEST(MediaTypeTest, LayerCompression) {
-  EXPECT_EQ(*layerCompression(kMediaTypeOciLayer), Compression::kNone);
-  EXPECT_EQ(*layerCompression(kMediaTypeOciLayerZstd), Compression::kZstd);
-  EXPECT_EQ(*layerCompression(kMediaTypeDockerLayerGzip), Compression::kGzip);
-  EXPECT_THAT(layerCompression("application/json"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("application/json")));
-  EXPECT_EQ(ociLayerMediaType(Compression::kGzip), kMediaTypeOciLayerGzip);
+TEST(MediaTypeTest, ManifestAndIndexTypes) {
+  EXPECT_TRUE(isManifestMediaType(kMediaTypeDockerManifest));
+  EXPECT_TRUE(isManifestMediaType(kMediaTypeOciManifest));
+  EXPECT_FALSE(isManifestMediaType(kMediaTypeOciIndex));
+  EXPECT_TRUE(isIndexMediaType(kMediaTypeDockerManifestList));
+  EXPECT_FALSE(isIndexMediaType(kMediaTypeOciConfig));
 }
 
 TEST(PlatformTest, ParseAndMatch) {

@@ -19,7 +19,7 @@ using testing::TarEntry;
 
 Descriptor putImage(store::BlobStore& blobs, const std::string& marker) {
   std::string layer =
-      testing::makeTar({{"hello.txt", TarEntry::Type::kFile, marker}}, Compression::kGzip);
+      testing::makeTar({{"hello.txt", TarEntry::Type::kFile, marker}}, layer::Compression::kGzip);
   Descriptor layer_desc = describe(kMediaTypeOciLayerGzip, layer);
   EXPECT_OK(store::writeBlob(blobs, layer).status());
   ImageConfig config;
@@ -123,6 +123,36 @@ TEST(LayoutTest, NotALayoutIsAClearError) {
   ASSERT_OK(writeFileDurable(tmp.path() / "oci-layout", "{\"imageLayoutVersion\":\"2.0\"}"));
   EXPECT_THAT(importLayout(dst, tmp.path(), "", Platform::host()),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("unsupported imageLayoutVersion")));
+}
+
+}  // namespace
+}  // namespace cairn::oci
+
+#include "cairn/oci/tar_image.h"
+
+namespace cairn::oci {
+namespace {
+
+TEST(TarImageTest, MakesAOneLayerImage) {
+  store::MemoryBlobStore blobs;
+  std::string tar = testing::makeTar(
+      {{"bin/", TarEntry::Type::kDir, "", 0755}, {"bin/sh", TarEntry::Type::kFile, "#!", 0755}});
+  layer::StringSource source(tar);
+  ImageConfig cfg = defaultConfig();
+  ASSERT_OK_AND_ASSIGN(
+      Descriptor m, createImageFromTar(blobs, source, cfg, layer::Compression::kZstd, "test tar"));
+  ASSERT_OK_AND_ASSIGN(LoadedImage img, loadImage(blobs, m));
+  ASSERT_EQ(img.manifest.layers.size(), 1u);
+  EXPECT_EQ(img.manifest.layers[0].media_type, kMediaTypeOciLayerZstd);
+  EXPECT_EQ(img.config.diff_ids[0], Digest::ofBytes(tar));
+  EXPECT_EQ(img.config.history[0].created_by, "test tar");
+  EXPECT_EQ(img.config.os, "linux");
+  EXPECT_TRUE(blobs.exists(img.manifest.layers[0].digest));
+
+  cfg.diff_ids.push_back(Digest::ofBytes("x"));
+  layer::StringSource again(tar);
+  EXPECT_THAT(createImageFromTar(blobs, again, cfg, layer::Compression::kGzip, "x"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("one-layer")));
 }
 
 }  // namespace

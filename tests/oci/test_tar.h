@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cairn/oci/image.h"
+#include "cairn/layer/compression.h"
 
 namespace cairn::oci::testing {
 
@@ -23,12 +23,12 @@ struct TarEntry {
 };
 
 inline std::string makeTar(const std::vector<TarEntry>& entries,
-                           Compression compression = Compression::kNone) {
+                           layer::Compression compression = layer::Compression::kNone) {
   std::string out;
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  if (compression == Compression::kGzip) archive_write_add_filter_gzip(a);
-  if (compression == Compression::kZstd) archive_write_add_filter_zstd(a);
+  if (compression == layer::Compression::kGzip) archive_write_add_filter_gzip(a);
+  if (compression == layer::Compression::kZstd) archive_write_add_filter_zstd(a);
   archive_write_set_bytes_in_last_block(a, 1);
   archive_write_open(
       a, &out, nullptr,

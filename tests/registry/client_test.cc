@@ -57,8 +57,8 @@ TestImage makeImage(store::BlobStore& blobs, const std::string& marker, bool big
   config.diff_ids = {Digest::ofBytes(makeTar(first)), Digest::ofBytes(makeTar(second))};
   oci::Manifest m;
   // Build the compressed blobs from the same entries.
-  std::vector<std::string> compressed = {makeTar(first, oci::Compression::kGzip),
-                                         makeTar(second, oci::Compression::kZstd)};
+  std::vector<std::string> compressed = {makeTar(first, layer::Compression::kGzip),
+                                         makeTar(second, layer::Compression::kZstd)};
   m.layers.push_back(oci::describe(oci::kMediaTypeOciLayerGzip, compressed[0]));
   m.layers.push_back(oci::describe(oci::kMediaTypeOciLayerZstd, compressed[1]));
   for (auto& c : compressed)

@@ -52,13 +52,8 @@ inline constexpr std::string_view kAnnotationRefName = "org.opencontainers.image
 bool isManifestMediaType(std::string_view media_type);
 bool isIndexMediaType(std::string_view media_type);
 
-enum class Compression { kNone, kGzip, kZstd };
-std::string_view compressionName(Compression c);
-//! The compression of a layer media type (OCI, OCI non-distributable, Docker); other types
-//! are InvalidArgument.
-Result<Compression> layerCompression(std::string_view media_type);
-//! The OCI layer media type for a compression.
-std::string_view ociLayerMediaType(Compression c);
+// Layer compressions and their media types are layer/compression.h's (Compression,
+// compressionFromMediaType, ociLayerMediaType).
 
 struct Platform {
   std::string architecture;
