@@ -718,7 +718,9 @@ std::vector<ShellWord> parseShellWords(std::string_view s) {
       } else if (c == '"' || c == '\'') {
         quote = c;
       } else if (c == '#') {
-        // A comment ends the input; the text before it in this word still counts.
+        // A comment ends the input; the text before it in this word still counts, as a plain
+        // string even if it had glob characters (shell-quote returns before its glob check).
+        word.glob = false;
         if (!word.text.empty()) words.push_back(word);
         return words;
       } else if (c == '\\') {
