@@ -1,3 +1,9 @@
+// SqliteMetaStore. Notes for the PostgreSQL port, which must pass the same conformance suite:
+// the SQL here is close to portable — RETURNING, ON CONFLICT, partial and expression indexes,
+// COALESCE and || all exist there. SQLite-only: json_each() for "IN (list)" (PostgreSQL: = ANY
+// ($1::text[])), instr() (strpos()), integer-millisecond timestamps (timestamptz is fine if the
+// mapping keeps millisecond precision), and the claim subquery, which relies on SQLite's single
+// writer; PostgreSQL needs FOR UPDATE SKIP LOCKED there.
 #include "cairn/meta/sqlite_meta_store.h"
 
 #include <sqlite3.h>
@@ -482,7 +488,9 @@ struct SqliteMetaStore::Impl {
     Lease(Lease&&) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
-      if (conn_) {
+      // A connection left inside a transaction (a failed ROLLBACK) would hold its lock and
+      // poison the next user: close it instead of pooling it.
+      if (conn_ && sqlite3_get_autocommit(conn_->db()) != 0) {
         std::lock_guard lock(impl_->pool_mutex);
         // A handful of idle connections covers the API's threads; more would only hold fds.
         if (impl_->idle.size() < 16) impl_->idle.push_back(std::move(conn_));
