@@ -1,5 +1,6 @@
 #include "cairn/dockerfile/dockerignore.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -171,76 +172,81 @@ bool classMatches(const Token& t, char32_t c) {
 }
 
 // A Thompson simulation over the tokens. State k < n means "before token k"; state n is
-// accepting; state n + 1 + k means "inside the `(.*/)?` of double-star token k".
+// accepting; state n + 1 + k means "inside the `(.*/)?` of double-star token k". Only the active
+// states are visited, so a step costs what is alive, not the pattern's length.
 class Nfa {
  public:
   explicit Nfa(const std::vector<Token>& tokens)
-      : tokens_(tokens), n_(tokens.size()), cur_(2 * n_ + 1, false), next_(2 * n_ + 1, false) {
-    cur_[0] = true;
-    closure(cur_);
+      : tokens_(tokens), n_(tokens.size()), mark_(2 * n_ + 1, 0) {
+    ++gen_;
+    add(cur_, 0);
   }
 
   void step(char32_t c) {
-    std::fill(next_.begin(), next_.end(), false);
-    for (std::size_t s = 0; s < n_; ++s) {
-      if (!cur_[s]) continue;
+    ++gen_;
+    next_.clear();
+    for (std::size_t s : cur_) {
+      if (s > n_) {  // inside a double star
+        add(next_, s);
+        if (c == U'/') add(next_, s - n_);  // leaves double star k = s - n_ - 1
+        continue;
+      }
+      if (s == n_) continue;
       const Token& t = tokens_[s];
       switch (t.kind) {
         case Token::Kind::kLiteral:
-          if (t.ch == c) next_[s + 1] = true;
+          if (t.ch == c) add(next_, s + 1);
           break;
         case Token::Kind::kAnyChar:
-          if (c != U'/') next_[s + 1] = true;
+          if (c != U'/') add(next_, s + 1);
           break;
         case Token::Kind::kClass:
-          if (classMatches(t, c)) next_[s + 1] = true;
+          if (classMatches(t, c)) add(next_, s + 1);
           break;
         case Token::Kind::kStar:
-          if (c != U'/') next_[s] = true;
+          if (c != U'/') add(next_, s);
           break;
         case Token::Kind::kDoubleStarEnd:
-          next_[s] = true;
+          add(next_, s);
           break;
         case Token::Kind::kDoubleStar:
-          next_[n_ + 1 + s] = true;
-          if (c == U'/') next_[s + 1] = true;
+          add(next_, n_ + 1 + s);
+          if (c == U'/') add(next_, s + 1);
           break;
       }
     }
-    for (std::size_t s = 0; s < n_; ++s) {
-      if (!cur_[n_ + 1 + s]) continue;
-      next_[n_ + 1 + s] = true;
-      if (c == U'/') next_[s + 1] = true;
-    }
     std::swap(cur_, next_);
-    closure(cur_);
   }
 
-  bool accepting() const { return cur_[n_]; }
-  bool alive() const {
-    for (bool b : cur_) {
-      if (b) return true;
-    }
-    return false;
-  }
+  bool accepting() const { return mark_[n_] == gen_; }
+  bool alive() const { return !cur_.empty(); }
 
  private:
-  // Star-like tokens may match nothing.
-  void closure(std::vector<bool>& set) const {
-    for (std::size_t s = 0; s < n_; ++s) {
-      if (!set[s]) continue;
-      auto k = tokens_[s].kind;
-      if (k == Token::Kind::kStar || k == Token::Kind::kDoubleStar ||
-          k == Token::Kind::kDoubleStarEnd) {
-        set[s + 1] = true;
+  static bool starLike(Token::Kind k) {
+    return k == Token::Kind::kStar || k == Token::Kind::kDoubleStar ||
+           k == Token::Kind::kDoubleStarEnd;
+  }
+
+  // Adds a state and, since star-like tokens may match nothing, the states after it.
+  void add(std::vector<std::size_t>& set, std::size_t s) {
+    for (;;) {
+      if (mark_[s] == gen_) return;
+      mark_[s] = gen_;
+      set.push_back(s);
+      if (s < n_ && starLike(tokens_[s].kind)) {
+        ++s;
+        continue;
       }
+      return;
     }
   }
 
   const std::vector<Token>& tokens_;
   std::size_t n_;
-  std::vector<bool> cur_;
-  std::vector<bool> next_;
+  std::vector<uint64_t> mark_;
+  uint64_t gen_ = 0;
+  std::vector<std::size_t> cur_;
+  std::vector<std::size_t> next_;
 };
 
 // True if the pattern matches the path or one of its parent directories.

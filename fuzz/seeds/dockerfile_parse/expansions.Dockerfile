@@ -1,0 +1,2 @@
+FROM a
+RUN echo ${A:-${B:+x}} ${C#*/} ${D%%.*} ${E//a/b} "q$HOME" 's'
