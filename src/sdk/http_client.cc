@@ -18,17 +18,26 @@ void globalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// Failures that mean "no response arrived": safe to try again on a fresh connection.
-bool isRetryable(CURLcode code) {
+// Failures that mean "no response arrived". A refused connection never delivered the request,
+// so any method may try again; after a reset or an empty reply the server may have acted on it,
+// so only idempotent methods are repeated (a second POST /snapshots would answer 409).
+bool isRetryable(CURLcode code, std::string_view method) {
   switch (code) {
     case CURLE_COULDNT_CONNECT:
+      return true;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-      return true;
+      return method != "POST" && method != "PATCH";
     default:
       return false;
   }
+}
+
+bool isConnectionFailure(CURLcode code) {
+  return code == CURLE_COULDNT_CONNECT || code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR ||
+         code == CURLE_GOT_NOTHING || code == CURLE_COULDNT_RESOLVE_HOST ||
+         code == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
 struct Transfer {
@@ -206,15 +215,13 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const Chunk
                                            : std::string(curl_easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT) return deadlineExceeded(what + ": " + reason);
     if (rc == CURLE_ABORTED_BY_CALLBACK) return cancelled(what + ": aborted");
-    bool retry = isRetryable(rc) && !t.body_started && attempt < retry_.max_attempts;
+    bool retry =
+        isRetryable(rc, request.method) && !t.body_started && attempt < retry_.max_attempts;
     if (retry && has_deadline && Clock::now() + backoff >= deadline) retry = false;
     if (!retry) {
-      if (isRetryable(rc) || rc == CURLE_COULDNT_RESOLVE_HOST ||
-          rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        return unavailable(
-            what + ": " + reason +
-            (attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : std::string()));
-      }
+      std::string attempts =
+          attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : std::string();
+      if (isConnectionFailure(rc)) return unavailable(what + ": " + reason + attempts);
       return internalError(what + ": " + reason);
     }
     std::this_thread::sleep_for(backoff);

@@ -184,9 +184,11 @@ Snapshot SnapshotService::create(CreateSnapshotParams params, const CreateOption
       if (r.gpu) req["gpu"] = *r.gpu;
       if (r.memory) req["memory"] = *r.memory;
       if (r.disk) req["disk"] = *r.disk;
+      if (r.gpuType) req["gpuType"] = Json::array({*r.gpuType});
     }
     const std::string& region = params.regionId.empty() ? target_ : params.regionId;
     if (!region.empty()) req["regionId"] = region;
+    if (!params.sandboxClass.empty()) req["sandboxClass"] = params.sandboxClass;
 
     checkDeadline();
     Snapshot snap = api_.createSnapshot(req, deadline.remaining());

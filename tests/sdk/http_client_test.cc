@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <thread>
 
@@ -75,33 +76,73 @@ TEST(HttpClientTest, RefusedConnectionIsUnavailableAfterRetries) {
   EXPECT_THAT(http.send(r), StatusIs(StatusCode::kUnavailable, HasSubstr("after 3 attempts")));
 }
 
-// A server whose first connection is closed without a reply; the second is answered.
-TEST(HttpClientTest, RetriesWhenTheConnectionIsResetBeforeAReply) {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  int port = acceptor.local_endpoint().port();
-  std::thread server([&] {
-    for (int i = 0; i < 2; ++i) {
-      boost::asio::ip::tcp::socket s(ioc);
-      acceptor.accept(s);
-      boost::asio::streambuf buf;
-      boost::system::error_code ec;
-      boost::asio::read_until(s, buf, "\r\n\r\n", ec);
-      if (i == 1) {
-        std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-        boost::asio::write(s, boost::asio::buffer(reply), ec);
+// Closes the first `drop` connections right after reading the request, without replying, and
+// answers "ok" on the others. Counts connections.
+class FlakyServer {
+ public:
+  explicit FlakyServer(int drop)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}), drop_(drop) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] {
+      for (;;) {
+        boost::asio::ip::tcp::socket s(ioc_);
+        boost::system::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stopping_) return;
+        int n = ++connections_;
+        boost::asio::streambuf buf;
+        boost::asio::read_until(s, buf, "\r\n\r\n", ec);
+        if (n > drop_) {
+          std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+          boost::asio::write(s, boost::asio::buffer(reply), ec);
+        }
+        s.close();
       }
-      s.close();
-    }
-  });
+    });
+  }
+  ~FlakyServer() {
+    stopping_ = true;
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket wake(ioc);
+    boost::system::error_code ec;
+    wake.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)},
+                 ec);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/x"; }
+  int connections() const { return connections_; }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int drop_;
+  int port_;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+TEST(HttpClientTest, RetriesWhenTheConnectionIsResetBeforeAReply) {
+  FlakyServer server(1);
   HttpClient http(RetryPolicy{3, std::chrono::milliseconds(10), std::chrono::milliseconds(20)});
   HttpRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(port) + "/x";
+  r.url = server.url();
   Result<HttpResponse> resp = http.send(r);
-  server.join();
   ASSERT_OK(resp);
   EXPECT_EQ(resp->status, 200);
   EXPECT_EQ(resp->body, "ok");
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClientTest, PostIsNotRepeatedOnceTheServerMayHaveSeenIt) {
+  FlakyServer server(1);
+  HttpClient http(RetryPolicy{3, std::chrono::milliseconds(10), std::chrono::milliseconds(20)});
+  HttpRequest r;
+  r.method = "POST";
+  r.url = server.url();
+  r.body = "{}";
+  EXPECT_THAT(http.send(r), StatusIs(StatusCode::kUnavailable, HasSubstr("POST " + r.url)));
+  EXPECT_EQ(server.connections(), 1);
 }
 
 TEST(HttpClientTest, StreamsChunksAndCanStopEarly) {

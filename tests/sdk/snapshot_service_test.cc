@@ -99,13 +99,21 @@ TEST_F(SnapshotServiceTest, CreateFromImageStreamsTheBuildLog) {
   fake_.setStateScript({"pending", "building", "building", "active"});
   fake_.setLogChunks({"#1 [1/2] FROM alpine:3.19\n", "#2 caf\xC3", "\xA9 \n", "#2 DONE 0.1s\n"});
   Image image = Image::base("alpine:3.19").runCommands("echo hi");
-  Snapshot s =
-      daytona_.snapshot.create({.name = "built", .image = image, .regionId = "eu"}, collecting());
+  Snapshot s = daytona_.snapshot.create({.name = "built",
+                                         .image = image,
+                                         .resources = Resources{.gpu = 1, .gpuType = "H100"},
+                                         .regionId = "eu",
+                                         .sandboxClass = "container"},
+                                        collecting());
   EXPECT_EQ(s.state.str(), "active");
   Json body = postedBody();
   EXPECT_EQ(body["buildInfo"]["dockerfileContent"], image.dockerfile());
   EXPECT_EQ(body["buildInfo"]["contextHashes"], Json::array());
   EXPECT_EQ(body["regionId"], "eu");
+  EXPECT_EQ(body["sandboxClass"], "container");
+  EXPECT_EQ(body["gpu"], 1);
+  EXPECT_EQ(body["gpuType"], Json::array({"H100"}));
+  EXPECT_FALSE(body.contains("cpu"));  // unset resources are not sent
   EXPECT_FALSE(body.contains("imageName"));
   std::vector<std::string> got = logs();
   EXPECT_EQ(got.front(), "Creating snapshot built (pending)");

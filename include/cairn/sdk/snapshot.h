@@ -64,6 +64,8 @@ struct Resources {
   std::optional<double> gpu{};
   std::optional<double> memory{};
   std::optional<double> disk{};
+  //! GPU model ("H100", "RTX-4090", …); sent as the one-element `gpuType` array.
+  std::optional<std::string> gpuType{};
 };
 
 struct BuildInfo {
@@ -101,7 +103,7 @@ struct Snapshot {
   std::optional<std::string> sourceSandboxId{};
 
   //! cpu, gpu, mem and disk as Resources (memory = mem).
-  Resources resources() const { return {cpu, gpu, mem, disk}; }
+  Resources resources() const { return {cpu, gpu, mem, disk, gpuType}; }
 };
 
 struct PaginatedSnapshots {

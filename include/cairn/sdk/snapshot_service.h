@@ -34,6 +34,8 @@ struct CreateSnapshotParams {
   std::vector<std::string> entrypoint{};
   //! Defaults to the client's target.
   std::string regionId{};
+  //! "container", "linux-vm", …; empty = the server's default.
+  std::string sandboxClass{};
 };
 
 struct CreateOptions {
