@@ -157,6 +157,11 @@ bool matchSegment(const std::u32string& p, std::size_t pi, const std::u32string&
         ++si;
         continue;
       }
+      // picomatch also lets a bracket expression match its own literal text ("x[1].txt").
+      const std::size_t lit_len = k + 1 - pi;
+      if (s.compare(si, lit_len, p, pi, lit_len) == 0 && matchSegment(p, k + 1, s, si + lit_len)) {
+        return true;
+      }
       if (matched == negate) return false;
       pi = k + 1;
       ++si;
@@ -221,50 +226,33 @@ constexpr std::size_t kMaxGlobDepth = 128;
 
 }  // namespace
 
-std::vector<std::string> globFiles(std::string_view pattern_in) {
-  std::string pattern(pattern_in);
-  if (!hasMagic(pattern)) {
-    std::string literal = unescapeGlob(pattern);
-    if (isRegularFile(literal.empty() ? "." : literal)) return {literal};
-    return {};
-  }
-  // The walk base: the longest leading run of segments without glob characters, shared by
-  // every brace alternative (fast-glob groups tasks by base; one base keeps one ordered walk).
-  std::vector<std::string> alternatives = expandBraces(pattern);
-  std::vector<std::string> first = splitSlash(pattern);
+namespace {
+
+// The walk base of one (brace-free) pattern: its leading segments without glob characters.
+std::pair<std::string, std::size_t> globBase(const std::string& pattern) {
+  std::vector<std::string> segs = splitSlash(pattern);
   std::size_t base_len = 0;
-  while (base_len + 1 < first.size() && !hasMagic(first[base_len]))
+  while (base_len + 1 < segs.size() && !hasMagic(segs[base_len]))
     ++base_len;
   std::string base;
   for (std::size_t i = 0; i < base_len; ++i) {
     if (i > 0) base += '/';
-    base += unescapeGlob(first[i]);
+    base += unescapeGlob(segs[i]);
   }
-  const bool absolute = !pattern.empty() && pattern[0] == '/';
-  if (absolute && base.empty()) base = "/";
+  if (!pattern.empty() && pattern[0] == '/' && base.empty()) base = "/";
+  return {base, base_len};
+}
 
-  std::vector<CompiledPattern> compiled;
+// One breadth-first walk from `base` (fast-glob's sync walker: each directory's entries in
+// byte order, files reported as met, subdirectories queued), matching files against `patterns`.
+void walkBase(const std::string& base, const std::vector<CompiledPattern>& patterns,
+              std::set<std::string>* seen, std::vector<std::string>* results) {
   std::size_t max_depth = 0;
-  bool any_globstar = false;
-  for (const std::string& alt : alternatives) {
-    std::vector<std::string> segs = splitSlash(alt);
-    if (segs.size() < base_len) continue;
-    CompiledPattern cp;
-    for (std::size_t i = base_len; i < segs.size(); ++i) {
-      if (segs[i].empty()) continue;  // "a//b"
-      if (segs[i] == "**") cp.globstar = true;
-      cp.segments.push_back(js::decodeUtf8(segs[i]));
-    }
-    any_globstar = any_globstar || cp.globstar;
-    max_depth = std::max(max_depth, cp.segments.size());
-    compiled.push_back(std::move(cp));
+  for (const CompiledPattern& cp : patterns) {
+    max_depth = std::max(max_depth, cp.globstar ? kMaxGlobDepth : cp.segments.size());
   }
-  if (any_globstar) max_depth = kMaxGlobDepth;
-
-  std::vector<std::string> results;
-  std::set<std::string> seen;
   struct Dir {
-    std::string path;                 // as it will be printed ("" = base)
+    std::string path;                 // as it will be printed ("" = the current directory)
     std::vector<std::u32string> rel;  // segments below the base
   };
   std::deque<Dir> queue;
@@ -288,9 +276,9 @@ std::vector<std::string> globFiles(std::string_view pattern_in) {
       std::vector<std::u32string> rel = dir.rel;
       rel.push_back(js::decodeUtf8(name));
       if (S_ISREG(st.st_mode)) {
-        for (const CompiledPattern& cp : compiled) {
+        for (const CompiledPattern& cp : patterns) {
           if (matchPath(cp, 0, rel, 0)) {
-            if (seen.insert(child).second) results.push_back(child);
+            if (seen->insert(child).second) results->push_back(child);
             break;
           }
         }
@@ -299,6 +287,48 @@ std::vector<std::string> globFiles(std::string_view pattern_in) {
       }
     }
   }
+}
+
+}  // namespace
+
+std::vector<std::string> globFiles(std::string_view pattern_in) {
+  std::string pattern(pattern_in);
+  if (!hasMagic(pattern)) {
+    std::string literal = unescapeGlob(pattern);
+    if (isRegularFile(literal.empty() ? "." : literal)) return {literal};
+    return {};
+  }
+  // fast-glob expands braces first, then runs one walk ("task") per distinct base directory,
+  // in the order the bases first appear; results are de-duplicated across tasks.
+  std::vector<std::pair<std::string, std::vector<CompiledPattern>>> tasks;
+  for (const std::string& alt : expandBraces(pattern)) {
+    auto [base, base_len] = globBase(alt);
+    std::vector<std::string> segs = splitSlash(alt);
+    CompiledPattern cp;
+    for (std::size_t i = base_len; i < segs.size(); ++i) {
+      if (segs[i].empty()) continue;  // "a//b"
+      if (segs[i] == "**") cp.globstar = true;
+      cp.segments.push_back(js::decodeUtf8(segs[i]));
+    }
+    if (!hasMagic(alt)) {
+      // A brace alternative without glob characters is a static path.
+      cp.segments.clear();
+      for (std::size_t i = base_len; i < segs.size(); ++i) {
+        if (!segs[i].empty()) cp.segments.push_back(js::decodeUtf8(unescapeGlob(segs[i])));
+      }
+    }
+    auto it =
+        std::find_if(tasks.begin(), tasks.end(), [&](const auto& t) { return t.first == base; });
+    if (it == tasks.end()) {
+      tasks.emplace_back(base, std::vector<CompiledPattern>{std::move(cp)});
+    } else {
+      it->second.push_back(std::move(cp));
+    }
+  }
+  std::vector<std::string> results;
+  std::set<std::string> seen;
+  for (const auto& [base, patterns] : tasks)
+    walkBase(base, patterns, &seen, &results);
   return results;
 }
 
