@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cairn/image/context.h"
 #include "test_util.h"
 
 namespace cairn {
@@ -287,6 +288,44 @@ TEST(ImageTest, DiscoveryHandlesAddUnquotedGlobsAndDockerignore) {
     archive_paths.push_back(e.archivePath);
   EXPECT_EQ(archive_paths, (std::vector<std::string>{"src/a.py", "src/b.py", "data.tgz"}));
   EXPECT_NE(img.contextList()[0].dockerignore, nullptr);
+}
+
+TEST(ImageTest, FromDockerfileHonoursDockerignoreWhenHashingAndArchiving) {
+  ScopedWorkDir wd;
+  wd.write("app/Dockerfile", "FROM python:3.12\nCOPY . /app\n");
+  wd.write("app/main.py", "print(1)\n");
+  wd.write("app/debug.log", "noise\n");
+  wd.write("app/node_modules/m/index.js", "x\n");
+  wd.write("app/node_modules/keep.txt", "k\n");
+  wd.write("app/.dockerignore", "*.log\nnode_modules\n!node_modules/keep.txt\n");
+  Image img = Image::fromDockerfile("app/Dockerfile");
+  ASSERT_EQ(img.contextList().size(), 1u);
+  const ContextEntry& e = img.contextList()[0];
+  EXPECT_EQ(e.archivePath, "");
+  ASSERT_NE(e.dockerignore, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::string tar, contextArchive(e));
+  std::vector<std::string> names;
+  for (std::size_t off = 0; off + 512 <= tar.size(); off += 512) {
+    std::string_view block(tar.data() + off, 512);
+    if (block == std::string(512, '\0')) break;
+    std::string name(block.substr(0, 100).data(), strnlen(block.data(), 100));
+    std::size_t size = std::stoul(std::string(block.substr(124, 11)), nullptr, 8);
+    names.push_back(name);
+    off += (size + 511) / 512 * 512;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"./", "./.dockerignore", "./Dockerfile", "./main.py",
+                                             "./node_modules/keep.txt"}));
+  // The hash covers exactly the kept files: equal to the hash of a tree holding only them.
+  ASSERT_OK_AND_ASSIGN(std::string filtered, contextHash(e));
+  wd.write("plain/Dockerfile", "FROM python:3.12\nCOPY . /app\n");
+  wd.write("plain/main.py", "print(1)\n");
+  wd.write("plain/node_modules/keep.txt", "k\n");
+  wd.write("plain/.dockerignore", "*.log\nnode_modules\n!node_modules/keep.txt\n");
+  ContextEntry plain{(wd.path() / "plain").string(), "", nullptr};
+  EXPECT_EQ(contextHash(plain).value(), filtered);
+  ContextEntry unfiltered = e;
+  unfiltered.dockerignore = nullptr;
+  EXPECT_NE(contextHash(unfiltered).value(), filtered);
 }
 
 TEST(ImageTest, DiscoveryRejectsABrokenDockerignore) {
