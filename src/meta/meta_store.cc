@@ -5,6 +5,7 @@
 
 #include "cairn/common/strings.h"
 #include "cairn/common/uuid.h"
+#include "store_rules.h"
 
 namespace cairn::meta {
 namespace {
@@ -117,4 +118,37 @@ Result<Snapshot> getSnapshotForOrganization(MetaStore& store, std::string_view o
   return notFound("Snapshot " + std::string(id) + " not found");
 }
 
+namespace rules {
+
+std::string snapshotNotFound(std::string_view id_or_name) {
+  return "Snapshot " + std::string(id_or_name) + " not found";
+}
+
+std::string nameTaken(std::string_view name) {
+  return "Snapshot with name \"" + std::string(name) + "\" already exists for this organization";
+}
+
+Status checkErrorReason(SnapshotState next, bool state_changes,
+                        const std::optional<std::string>& reason) {
+  if (isErrorState(next)) {
+    if (reason && reason->empty()) {
+      return invalidArgument("an errorReason must not be empty");
+    }
+    if (state_changes && !reason) {
+      return invalidArgument("entering state " + std::string(snapshotStateName(next)) +
+                             " requires an errorReason");
+    }
+  } else if (reason) {
+    return invalidArgument("errorReason is only kept in states error and build_failed, not " +
+                           std::string(snapshotStateName(next)));
+  }
+  return okStatus();
+}
+
+Status quotaExceeded(std::int64_t max_snapshots) {
+  return resourceExhausted("Snapshot quota exceeded. Maximum allowed: " +
+                           std::to_string(max_snapshots));
+}
+
+}  // namespace rules
 }  // namespace cairn::meta

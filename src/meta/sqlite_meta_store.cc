@@ -18,6 +18,7 @@
 #include "cairn/common/json.h"
 #include "cairn/common/uuid.h"
 #include "sqlite_schema.h"
+#include "store_rules.h"
 
 namespace cairn::meta {
 namespace {
@@ -439,31 +440,9 @@ std::string statesJson(const std::vector<SnapshotState>& states) {
   return j.dump();
 }
 
-std::string snapshotNotFound(std::string_view id) {
-  return "Snapshot " + std::string(id) + " not found";
-}
-
-std::string nameTaken(std::string_view name) {
-  return "Snapshot with name \"" + std::string(name) + "\" already exists for this organization";
-}
-
-//! errorReason invariant (spec §0.4) for a transition into `next`.
-Status checkErrorReason(SnapshotState next, bool state_changes,
-                        const std::optional<std::string>& reason) {
-  if (isErrorState(next)) {
-    if (reason && reason->empty()) {
-      return invalidArgument("an errorReason must not be empty");
-    }
-    if (state_changes && !reason) {
-      return invalidArgument("entering state " + std::string(snapshotStateName(next)) +
-                             " requires an errorReason");
-    }
-  } else if (reason) {
-    return invalidArgument("errorReason is only kept in states error and build_failed, not " +
-                           std::string(snapshotStateName(next)));
-  }
-  return okStatus();
-}
+using rules::checkErrorReason;
+using rules::nameTaken;
+using rules::snapshotNotFound;
 
 }  // namespace
 
@@ -1376,8 +1355,7 @@ Result<QuotaReservation> SqliteMetaStore::reserveSnapshotQuota(std::string_view 
   return impl_->write([&](Connection& c) -> Result<QuotaReservation> {
     CAIRN_ASSIGN_OR_RETURN(std::int64_t used, impl_->quotaUsage(c, organization_id));
     if (used >= max_snapshots) {
-      return resourceExhausted("Snapshot quota exceeded. Maximum allowed: " +
-                               std::to_string(max_snapshots));
+      return rules::quotaExceeded(max_snapshots);
     }
     QuotaReservation r;
     r.id = uuidV4();
