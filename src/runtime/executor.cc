@@ -136,6 +136,7 @@ struct RunContext {
   fs::path dir;
   std::string id;
   bool container_created = false;
+  bool deleted_by_runtime = false;
   std::unique_ptr<SlirpNetwork> network;
   fs::path caller_upper;
   std::vector<std::string> stubs;
@@ -211,6 +212,13 @@ Status Executor::cleanupStale() {
 
 namespace {
 
+// The per-run /etc files and config.json live only as long as the run: no fsync needed.
+Status writeEphemeralFile(const fs::path& path, std::string_view data) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return errnoStatus(errno, "create " + path.string());
+  return writeAll(fd.get(), data);
+}
+
 Status runRuntimeCommand(const std::vector<std::string>& args, std::chrono::seconds timeout,
                          const fs::path& log_file, std::string_view what) {
   auto out = runCommand(args, timeout);
@@ -247,6 +255,12 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   result.timeout = spec.timeout;
   const fs::path log_file = ctx.dir / "runtime.log";
 
+  // Phase timings at debug level: where a sandbox start spends its time.
+  auto phase = [&](std::string_view what) {
+    spdlog::debug(
+        "runtime: {} {} at {} ms", ctx.id, what,
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+  };
   auto body = [&]() -> Status {
     // Root filesystem.
     fs::path rootfs;
@@ -276,6 +290,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       rootfs = ctx.dir / "rootfs";
       if (mkdir(rootfs.c_str(), 0755) != 0) return errnoStatus(errno, "mkdir " + rootfs.string());
       CAIRN_RETURN_IF_ERROR(mountOverlay(overlay, rootfs));
+      phase("overlay mounted");
       if (!ctx.caller_upper.empty()) {
         std::vector<std::string> destinations = {
             "/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"};
@@ -297,19 +312,21 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     inputs.hostname_file = (ctx.dir / "hostname").string();
     inputs.cgroups_path = options_.cgroup_parent + "/" + ctx.id;
     fillHostRlimits(inputs);
-    CAIRN_RETURN_IF_ERROR(writeFileDurable(inputs.hosts_file, makeHostsFile(spec.hostname)));
+    CAIRN_RETURN_IF_ERROR(writeEphemeralFile(inputs.hosts_file, makeHostsFile(spec.hostname)));
     CAIRN_RETURN_IF_ERROR(
-        writeFileDurable(inputs.resolv_conf_file,
-                         makeResolvConf(spec.network, readFile("/etc/resolv.conf").valueOr(""))));
-    CAIRN_RETURN_IF_ERROR(writeFileDurable(inputs.hostname_file, spec.hostname + "\n"));
+        writeEphemeralFile(inputs.resolv_conf_file,
+                           makeResolvConf(spec.network, readFile("/etc/resolv.conf").valueOr(""))));
+    CAIRN_RETURN_IF_ERROR(writeEphemeralFile(inputs.hostname_file, spec.hostname + "\n"));
 
     if (spec.network == NetworkMode::kDefault) {
       CAIRN_ASSIGN_OR_RETURN(ctx.network,
                              SlirpNetwork::create(options_.slirp4netns, ctx.dir / "slirp.log"));
       inputs.netns_path = ctx.network->netnsPath();
+      phase("network ready");
     }
     CAIRN_ASSIGN_OR_RETURN(OrderedJson config, makeOciConfig(spec, inputs));
-    CAIRN_RETURN_IF_ERROR(writeFileDurable(ctx.dir / "config.json", config.dump(2)));
+    CAIRN_RETURN_IF_ERROR(writeEphemeralFile(ctx.dir / "config.json", config.dump(2)));
+    phase("bundle written");
 
     std::string log_flag_crun = "--log=file:" + log_file.string();
     auto withLog = [&](std::initializer_list<std::string> args) {
@@ -349,7 +366,11 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     std::optional<Subprocess> run_process;
     pid_t init_pid = -1;
     UniqueFd init_pidfd;
-    if (spec.process.terminal) {
+    // `run` owns a terminal and is the fastest start (one runtime process instead of create,
+    // start and delete); create/start is needed to read the cgroup's OOM counter before the
+    // container is gone, so it is used whenever output is captured or memory is limited.
+    const bool use_run = spec.process.terminal || (io.attach && spec.limits.memory_bytes == 0);
+    if (use_run) {
       spawn.args = withLog({"run", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});
       CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
       run_process.emplace(std::move(p));
@@ -361,6 +382,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       ctx.container_created = true;
       auto st = create.wait(Clock::now() + options_.runtime_command_timeout);
       if (!st) return deadlineExceeded("creating the container timed out");
+      phase("created");
       if (st->signaled || st->exit_code != 0) {
         std::string message(trimSpace(readFile(log_file).valueOr("")));
         return failedPrecondition("creating the container failed: " +
@@ -375,19 +397,20 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         ChildReaper& reaper = ChildReaper::instance();
         auto lock = reaper.spawnLock();
         reaper.watch(init_pid);
+        init_pidfd.reset(openPidFd(init_pid));
       }
-      init_pidfd.reset(openPidFd(init_pid));
       if (!init_pidfd.valid()) return errnoStatus(errno, "pidfd_open of the container init");
       CAIRN_RETURN_IF_ERROR(runRuntimeCommand(withLog({"start", ctx.id}),
                                               options_.runtime_command_timeout, log_file,
                                               "starting the container"));
+      phase("started");
     }
     out_w.reset();
     err_w.reset();
 
     LineSplitter out_lines(OutputStream::kStdout, io.on_line);
     LineSplitter err_lines(OutputStream::kStderr, io.on_line);
-    const int exit_fd = spec.process.terminal ? run_process->pidFd() : init_pidfd.get();
+    const int exit_fd = use_run ? run_process->pidFd() : init_pidfd.get();
     bool exited = false;
     bool killed = false;
     std::optional<Clock::time_point> drain_deadline;
@@ -445,12 +468,20 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       }
     }
     out_lines.finish();
+    phase("exited");
     err_lines.finish();
 
-    if (spec.process.terminal) {
+    if (use_run) {
       auto st = run_process->wait(Clock::now() + options_.runtime_command_timeout);
       if (!st) return deadlineExceeded("the runtime did not exit after its container");
       result.status = *st;
+      // The runtime reports a signal as 128 + signal; a clean exit means it deleted.
+      ctx.deleted_by_runtime = !killed && !st->signaled && st->exit_code < 125;
+      if (!st->signaled && st->exit_code > 128 && st->exit_code < 128 + 65) {
+        result.status.signaled = true;
+        result.status.signal = st->exit_code - 128;
+        result.status.exit_code = 0;
+      }
     } else {
       auto st = ChildReaper::instance().wait(init_pid, Clock::now() + std::chrono::seconds(10));
       if (!st)
@@ -465,7 +496,8 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   Status status = body();
 
   // Every outcome: delete the container, stop the network, unmount, remove the work dir.
-  if (ctx.container_created) {
+  // (`run` deletes its container itself when it ends normally.)
+  if (ctx.container_created && !ctx.deleted_by_runtime) {
     auto out =
         runCommand(runtimeArgs({"delete", "--force", ctx.id}), options_.runtime_command_timeout);
     if (!out.ok() || out->status.exit_code != 0)
@@ -473,6 +505,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
                     out.ok() ? std::string(trimSpace(out->err)) : out.status().toString());
   }
   ctx.network.reset();
+  phase("deleted");
   Status unmounted = unmountAllUnder(ctx.dir);
   for (const std::string& stub : ctx.stubs) {
     fs::path p = ctx.caller_upper / stub;

@@ -21,7 +21,9 @@ namespace {
 
 // Runs in the forked holder: only async-signal-safe calls. Exit codes tell the parent what
 // failed: 10 unshare, 11 loopback.
-[[noreturn]] void holderMain(int ready_fd, int release_fd, pid_t parent) {
+[[noreturn]] void holderMain(int ready_fd, int release_fd, int release_write_fd, pid_t parent) {
+  // Our copy of the write end would keep the release pipe open forever.
+  close(release_write_fd);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != parent) _exit(1);
   if (unshare(CLONE_NEWNET) != 0) _exit(10);
@@ -71,7 +73,7 @@ Result<std::unique_ptr<SlirpNetwork>> SlirpNetwork::create(const std::string& sl
     auto lock = reaper.spawnLock();
     pid_t pid = fork();
     if (pid < 0) return errnoStatus(errno, "fork network namespace holder");
-    if (pid == 0) holderMain(ready_w.get(), release_r.get(), parent);
+    if (pid == 0) holderMain(ready_w.get(), release_r.get(), release_w.get(), parent);
     reaper.watch(pid);
     net->holder_pid_ = pid;
   }

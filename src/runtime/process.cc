@@ -205,13 +205,14 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
     _exit(127);
   }
   reaper.watch(pid);
-  lock.unlock();
+  // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
   UniqueFd pidfd(openPidFd(pid));
+  int pidfd_errno = errno;
+  lock.unlock();
   if (!pidfd.valid()) {
-    int err = errno;
     ::kill(pid, SIGKILL);
     reaper.wait(pid, std::nullopt);
-    return errnoStatus(err, "pidfd_open");
+    return errnoStatus(pidfd_errno, "pidfd_open");
   }
   return Subprocess(pid, std::move(pidfd));
 }

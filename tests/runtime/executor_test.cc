@@ -89,6 +89,22 @@ TEST_F(ExecutorTest, RunsACommandAndPropagatesExitCodes) {
   EXPECT_THAT(failed.toStatus(), StatusIs(StatusCode::kInternal, HasSubstr("exit code 3")));
 }
 
+TEST_F(ExecutorTest, AttachedRunsPropagateExitCodes) {
+  // Attached without a memory limit takes the runtime's `run` path (what `cairn run` uses).
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult r, executor_->run(spec({"/bin/sh", "-c", "exit 7"}), io));
+  EXPECT_EQ(r.status.exit_code, 7);
+  EXPECT_FALSE(r.status.signaled);
+  ASSERT_OK_AND_ASSIGN(RunResult ok, executor_->run(spec({"/bin/true"}), io));
+  EXPECT_THAT(ok.toStatus(), IsOk());
+  ContainerSpec slow = spec({"/bin/sleep", "600"});
+  slow.timeout = std::chrono::milliseconds(500);
+  ASSERT_OK_AND_ASSIGN(RunResult timed_out, executor_->run(slow, io));
+  EXPECT_TRUE(timed_out.timed_out);
+  EXPECT_EQ(timed_out.status.shellCode(), 137);
+}
+
 TEST_F(ExecutorTest, StdoutAndStderrLinesArriveInOrder) {
   Output output;
   ASSERT_OK_AND_ASSIGN(
