@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -46,6 +47,9 @@ struct Transfer {
   const AbortCheck* should_abort = nullptr;
   bool body_started = false;
   bool stopped_by_consumer = false;
+  // An exception from a caller's callback must not unwind through libcurl's C frames: it is
+  // parked here, the transfer stops, and it is rethrown once curl_easy_perform has returned.
+  std::exception_ptr callback_error;
 };
 
 std::size_t onBody(char* data, std::size_t size, std::size_t n, void* user) {
@@ -57,7 +61,13 @@ std::size_t onBody(char* data, std::size_t size, std::size_t n, void* user) {
     return len;
   }
   if (len == 0) return 0;
-  if (!(*t->on_chunk)(std::string_view(data, len))) {
+  bool go_on = false;
+  try {
+    go_on = (*t->on_chunk)(std::string_view(data, len));
+  } catch (...) {
+    t->callback_error = std::current_exception();
+  }
+  if (!go_on) {
     t->stopped_by_consumer = true;
     return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
   }
@@ -82,7 +92,12 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t n, void* user) {
 
 int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  return (t->should_abort != nullptr && *t->should_abort && (*t->should_abort)()) ? 1 : 0;
+  try {
+    return (t->should_abort != nullptr && *t->should_abort && (*t->should_abort)()) ? 1 : 0;
+  } catch (...) {
+    t->callback_error = std::current_exception();
+    return 1;
+  }
 }
 
 }  // namespace
@@ -207,6 +222,7 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const Chunk
     curl_slist_free_all(headers);
     pool_->release(h);
 
+    if (t.callback_error) std::rethrow_exception(t.callback_error);
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t.stopped_by_consumer)) {
       t.response.status = status;
       return std::move(t.response);

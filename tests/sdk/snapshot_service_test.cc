@@ -155,6 +155,21 @@ TEST_F(SnapshotServiceTest, LogStreamThatStaysOpenIsDrainedAndLeft) {
   EXPECT_EQ(logs().back(), "Created snapshot open (active)");
 }
 
+TEST_F(SnapshotServiceTest, AnExceptionFromOnLogsReachesTheCaller) {
+  fake_.setStateScript({"pending", "building", "building", "active"});
+  fake_.setLogChunks({"#1 boom\n"});
+  CreateOptions options;
+  options.onLogs = [](std::string_view line) {
+    if (line.starts_with("#1")) throw std::runtime_error("caller gave up");
+  };
+  try {
+    daytona_.snapshot.create({.name = "thrower", .image = Image::base("alpine:3.19")}, options);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "caller gave up");
+  }
+}
+
 TEST_F(SnapshotServiceTest, ContextIsUploadedOnceAndSkippedWhenPresent) {
   auto file = writeFile("ctx/app.py", "print('hi')\n");
   fake_.setStateScript({"active"});

@@ -54,7 +54,8 @@ struct RetryPolicy {
 };
 
 //! Receives each chunk of a streamed body as it arrives; returning false stops the stream
-//! (the request then ends OK).
+//! (the request then ends OK). An exception it throws stops the transfer and propagates out of
+//! stream() (it never unwinds through libcurl).
 using ChunkCallback = std::function<bool(std::string_view)>;
 //! Polled about once a second while a transfer runs; returning true aborts it (Cancelled).
 using AbortCheck = std::function<bool()>;
