@@ -302,7 +302,9 @@ std::vector<std::string> globFiles(std::string_view pattern_in) {
   // in the order the bases first appear; results are de-duplicated across tasks.
   std::vector<std::pair<std::string, std::vector<CompiledPattern>>> tasks;
   for (const std::string& alt : expandBraces(pattern)) {
-    auto [base, base_len] = globBase(alt);
+    const auto base_and_len = globBase(alt);
+    const std::string& base = base_and_len.first;
+    const std::size_t base_len = base_and_len.second;
     std::vector<std::string> segs = splitSlash(alt);
     CompiledPattern cp;
     for (std::size_t i = base_len; i < segs.size(); ++i) {
