@@ -73,12 +73,18 @@ class LogStream {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
   }
+  //! After wait(): whether the deadline, not the server, ended the stream.
+  bool cutByDeadline() const { return cut_by_deadline_; }
 
  private:
   void touch() { last_activity_ = SteadyClock::now().time_since_epoch().count(); }
 
-  bool shouldAbort() const {
-    if (stop_ || deadline_.expired()) return true;
+  bool shouldAbort() {
+    if (stop_) return true;
+    if (deadline_.expired()) {
+      cut_by_deadline_ = true;
+      return true;
+    }
     if (!terminal_) return false;
     auto idle = SteadyClock::now() - SteadyClock::time_point(SteadyClock::duration(last_activity_));
     return idle >= drain_idle_;
@@ -119,6 +125,7 @@ class LogStream {
   const std::chrono::milliseconds drain_idle_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> terminal_{false};
+  std::atomic<bool> cut_by_deadline_{false};
   std::atomic<SteadyClock::rep> last_activity_{0};
   bool got_data_ = false;
   std::string pending_;
@@ -222,7 +229,7 @@ Snapshot SnapshotService::create(CreateSnapshotParams params, const CreateOption
       if (stream) {
         stream->markTerminal();
         stream->wait();
-        checkDeadline();  // the drain was cut short by the deadline
+        if (stream->cutByDeadline()) throw timedOut();
       }
       if (snap.state == SnapshotState::Kind::kActive) {
         sink->emit("Created snapshot " + snap.name + " (active)");

@@ -308,6 +308,20 @@ TEST_F(SnapshotServiceTest, TimeoutBoundsTheWholeCreate) {
   EXPECT_THAT(logs(), Contains("Creating snapshot slow (building)"));
 }
 
+TEST_F(SnapshotServiceTest, TimeoutAlsoBoundsTheLogDrain) {
+  fake_.setStateScript({"pending", "building", "active"});
+  fake_.setCloseLogsWhenTerminal(false);
+  daytona_.snapshot.setLogDrainIdle(std::chrono::minutes(10));
+  try {
+    daytona_.snapshot.create({.name = "drain", .image = Image::base("alpine:3.19")},
+                             collecting(1.0));
+    FAIL();
+  } catch (const DaytonaTimeoutError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("timed out after 1 s"));
+  }
+  EXPECT_EQ((*fake_.snapshotByName("drain"))["state"], "active");
+}
+
 TEST_F(SnapshotServiceTest, UnreachableLogStreamFailsTheCreate) {
   fake_.setStateScript({"pending", "building", "active"});
   fake_.setLogsUrl("http://127.0.0.1:1/logs");
