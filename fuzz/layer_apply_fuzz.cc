@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -30,9 +31,12 @@ Env& env() {
     Env x{tmpl, fs::path(tmpl) / "root", fs::path(tmpl) / "outside"};
     fs::create_directories(x.outside);
     if (!writeFileDurable(x.outside / "sentinel", "untouched").ok()) std::abort();
+    // A plain array: it outlives the static Env, whose destructor runs before this handler.
+    static char base_copy[sizeof tmpl];
+    std::memcpy(base_copy, tmpl, sizeof tmpl);
     std::atexit([] {
       std::error_code ec;
-      fs::remove_all(env().base, ec);
+      fs::remove_all(base_copy, ec);
     });
     return x;
   }();

@@ -38,6 +38,16 @@ CAIRN_BENCH_TREE="$tree" "$build/bench/layer/layer_bench" --benchmark_filter=Exp
   --benchmark_repetitions=$runs --benchmark_report_aggregates_only=true 2>/dev/null |
   grep -E "median"
 
+tar -C "$tree" -cf "$tmp/tree.tar" .
+mkdir "$tmp/x"
+report "tar x (into a fresh dir)" \
+  "$(measure "rm -rf '$tmp/x' && mkdir '$tmp/x' && tar -C '$tmp/x' -xf '$tmp/tree.tar'")" "$mb"
+rm -rf "$tmp/x" "$tmp/tree.tar"
+echo "Cairn applyLayerTar (flatten, from memory):"
+CAIRN_BENCH_TREE="$tree" "$build/bench/layer/layer_bench" --benchmark_filter=ApplyTar \
+  --benchmark_repetitions=$runs --benchmark_report_aggregates_only=true 2>/dev/null |
+  grep -E "median"
+
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$tmp/blob"
 report "openssl dgst -sha256 (256 MiB)" "$(measure "openssl dgst -sha256 '$tmp/blob'")" 268.435456
 echo "Cairn store blob re-hash (openRead + Sha256, 256 MiB):"

@@ -8,6 +8,7 @@
 
 #include "cairn/common/crypto.h"
 #include "cairn/common/fs.h"
+#include "cairn/layer/apply.h"
 #include "cairn/layer/compression.h"
 #include "cairn/layer/diff.h"
 #include "cairn/store/local_blob_store.h"
@@ -67,6 +68,36 @@ BENCHMARK(BM_ExportTarOnly)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ExportZstd)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ExportZstdWorker)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ExportGzip)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Unpacking the same tree's tar (plain, in memory) into a fresh directory.
+void BM_ApplyTar(benchmark::State& state) {
+  fs::path tree = benchTree();
+  std::string tar;
+  layer::StringSink sink(&tar);
+  if (!fs::is_directory(tree) || !layer::createLayerTar(tree, sink).ok()) {
+    state.SkipWithError(("cannot tar " + tree.string() + "; set CAIRN_BENCH_TREE").c_str());
+    return;
+  }
+  auto dir = TempDir::create("apply-bench");
+  int n = 0;
+  for (auto _ : state) {
+    fs::path target = dir->path() / std::to_string(n++);
+    fs::create_directories(target);
+    layer::StringSource src(tar);
+    layer::ApplyOptions o;
+    o.whiteouts = layer::WhiteoutMode::kFlatten;
+    auto r = layer::applyLayerTar(src, target, o);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().toString().c_str());
+      return;
+    }
+    state.PauseTiming();
+    fs::remove_all(target);
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * tar.size()));
+}
+BENCHMARK(BM_ApplyTar)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Re-hashing a committed blob the way fsck and digest verification read it.
 void BM_StoreSha256(benchmark::State& state) {
