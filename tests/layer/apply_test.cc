@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 
@@ -316,6 +317,48 @@ TEST_F(ApplyTest, SourceErrorsArePropagated) {
       [](void*, std::size_t) -> Result<std::size_t> { return unavailable("connection reset"); });
   EXPECT_THAT(applyLayerTar(src, root_), StatusIs(StatusCode::kUnavailable));
 }
+
+// Interop: what GNU tar writes (GNU long names, ustar, pax) unpacks to the same tree.
+class GnuTarInterop : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GnuTarInterop, UnpacksWhatGnuTarWrites) {
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("gnu-tar"));
+  fs::path src = tmp.path() / "src";
+  std::string long_dir(120, 'd');
+  std::string long_name(140, 'n');
+  fs::create_directories(src / long_dir / "sub");
+  ASSERT_OK(writeFileDurable(src / long_dir / "sub" / long_name, "long", 0640));
+  ASSERT_OK(writeFileDurable(src / "plain", "plain", 0755));
+  fs::create_symlink(long_dir + "/sub/" + long_name, src / "link");
+  fs::create_hard_link(src / "plain", src / "hard");
+  fs::path tarball = tmp.path() / "t.tar";
+  std::string cmd = "tar --format=" + std::string(GetParam()) + " -C '" + src.string() + "' -cf '" +
+                    tarball.string() + "' . 2>&1";
+  int rc = std::system(cmd.c_str());
+  ASSERT_EQ(rc, 0) << cmd;
+  ASSERT_OK_AND_ASSIGN(std::string bytes, readFile(tarball));
+  fs::path out = tmp.path() / "out";
+  fs::create_directories(out);
+  StringSource in(bytes);
+  ApplyOptions o;
+  o.preserve_owner = ::geteuid() == 0;
+  ASSERT_OK(applyLayerTar(in, out, o));
+  EXPECT_EQ(*readFile(out / long_dir / "sub" / long_name), "long");
+  EXPECT_EQ(fs::read_symlink(out / "link"), long_dir + "/sub/" + long_name);
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat((out / "plain").c_str(), &a), 0);
+  ASSERT_EQ(::stat((out / "hard").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_mode & 07777, 0755u);
+  ASSERT_EQ(::stat((out / long_dir / "sub" / long_name).c_str(), &a), 0);
+  EXPECT_EQ(a.st_mode & 07777, 0640u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GnuTarInterop, ::testing::Values("gnu", "oldgnu", "posix"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(p.param);
+                         });
 
 }  // namespace
 }  // namespace cairn::layer
