@@ -134,6 +134,8 @@ Result<HttpResponse> S3Client::call(std::string_view method, std::string_view ke
   std::string scheme_and_host = base_.substr(0, base_.size() - base_path_.size());
   req.url = scheme_and_host + path + (query.empty() ? "" : "?" + std::string(query));
   req.headers = std::move(extra_headers);
+  // Send the Host that was signed: libcurl would drop an explicit default port (":80").
+  req.headers.emplace_back("Host", host_);
   for (auto& h : sig->headers)
     req.headers.push_back(h);
   req.body = std::string(body);

@@ -111,6 +111,8 @@ class LogStream {
           },
           [this] { return shouldAbort(); }, deadline_.remaining());
       deliver("", true);
+    } catch (const DaytonaConnectionTimeoutError&) {
+      cut_by_deadline_ = true;  // the request's timeout is the create's deadline
     } catch (const DaytonaConnectionError&) {
       // A stream that breaks after it delivered logs just ends (as in the TS SDK); one that never
       // connected is a failure of create().

@@ -296,10 +296,10 @@ TEST_F(SnapshotServiceTest, TimeoutBoundsTheWholeCreate) {
   fake_.setStateScript({"pending", "building"});  // never terminal
   try {
     daytona_.snapshot.create({.name = "slow", .image = Image::base("alpine:3.19")},
-                             collecting(0.5));
+                             collecting(1.5));
     FAIL();
   } catch (const DaytonaTimeoutError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("Failed to create snapshot slow: timed out after 0.5 s"));
+    EXPECT_THAT(e.what(), HasSubstr("Failed to create snapshot slow: timed out after 1.5 s"));
   }
   // The server-side build is left alone.
   EXPECT_TRUE(fake_.requests("DELETE", "/api/snapshots").empty());
@@ -314,10 +314,10 @@ TEST_F(SnapshotServiceTest, TimeoutAlsoBoundsTheLogDrain) {
   daytona_.snapshot.setLogDrainIdle(std::chrono::minutes(10));
   try {
     daytona_.snapshot.create({.name = "drain", .image = Image::base("alpine:3.19")},
-                             collecting(1.0));
+                             collecting(2.0));
     FAIL();
   } catch (const DaytonaTimeoutError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("timed out after 1 s"));
+    EXPECT_THAT(e.what(), HasSubstr("timed out after 2 s"));
   }
   EXPECT_EQ((*fake_.snapshotByName("drain"))["state"], "active");
 }
