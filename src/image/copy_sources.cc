@@ -246,7 +246,7 @@ std::pair<std::string, std::size_t> globBase(const std::string& pattern) {
 // One breadth-first walk from `base` (fast-glob's sync walker: each directory's entries in
 // byte order, files reported as met, subdirectories queued), matching files against `patterns`.
 void walkBase(const std::string& base, const std::vector<CompiledPattern>& patterns,
-              std::set<std::string>* seen, std::vector<std::string>* results) {
+              bool match_dirs, std::set<std::string>* seen, std::vector<std::string>* results) {
   std::size_t max_depth = 0;
   for (const CompiledPattern& cp : patterns) {
     max_depth = std::max(max_depth, cp.globstar ? kMaxGlobDepth : cp.segments.size());
@@ -282,6 +282,11 @@ void walkBase(const std::string& base, const std::vector<CompiledPattern>& patte
             break;
           }
         }
+      } else if (S_ISDIR(st.st_mode) && match_dirs &&
+                 std::any_of(patterns.begin(), patterns.end(), [&](const CompiledPattern& cp) {
+                   return !cp.globstar && matchPath(cp, 0, rel, 0);
+                 })) {
+        if (seen->insert(child).second) results->push_back(child);  // copied whole
       } else if (S_ISDIR(st.st_mode) && rel.size() < max_depth) {
         queue.push_back({child, std::move(rel)});
       }
@@ -291,7 +296,7 @@ void walkBase(const std::string& base, const std::vector<CompiledPattern>& patte
 
 }  // namespace
 
-std::vector<std::string> globFiles(std::string_view pattern_in) {
+std::vector<std::string> globFiles(std::string_view pattern_in, bool match_dirs) {
   std::string pattern(pattern_in);
   if (!hasMagic(pattern)) {
     std::string literal = unescapeGlob(pattern);
@@ -330,7 +335,7 @@ std::vector<std::string> globFiles(std::string_view pattern_in) {
   std::vector<std::string> results;
   std::set<std::string> seen;
   for (const auto& [base, patterns] : tasks)
-    walkBase(base, patterns, &seen, &results);
+    walkBase(base, patterns, match_dirs, &seen, &results);
   return results;
 }
 
@@ -499,7 +504,9 @@ Result<std::vector<ContextEntry>> discoverContextEntries(
       if (is_add && isRemoteSource(source)) continue;
       if (real_root) CAIRN_RETURN_IF_ERROR(ensureSourceWithinContext(source));
       std::string full = js::pathe::isAbsolute(source) ? source : js::pathe::join({prefix, source});
-      std::vector<std::string> matches = globFiles(full);
+      // An unquoted glob is Cairn's addition (the SDK drops it): like Docker, it also matches
+      // directories, which are then copied whole.
+      std::vector<std::string> matches = globFiles(full, word.glob);
       const bool globbed = hasMagic(full);
       bool any = false;
       for (const std::string& match : matches) {

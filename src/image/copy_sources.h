@@ -18,7 +18,9 @@ std::vector<std::string> dockerfileLogicalLines(std::string_view content);
 //! fast-glob 3 `sync([pattern], {dot: true})` for the patterns COPY sources use: `*`, `?`,
 //! `[…]`, `{a,b}`, `**`; regular files only (symlinks followed), breadth-first, each directory
 //! in byte order. A pattern without glob characters yields itself if it names a file.
-std::vector<std::string> globFiles(std::string_view pattern);
+//! With `match_dirs`, a directory matching a pattern (without `**`) is returned too, and not
+//! descended into (Docker's COPY semantics, used for unquoted globs, spec §0.6).
+std::vector<std::string> globFiles(std::string_view pattern, bool match_dirs = false);
 
 //! The context entries of the COPY (and ADD) instructions of `content`. `prefix` is joined to
 //! relative sources ("" = the current directory); `context_root` is the directory strict mode

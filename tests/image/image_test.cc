@@ -328,6 +328,23 @@ TEST(ImageTest, FromDockerfileHonoursDockerignoreWhenHashingAndArchiving) {
   EXPECT_NE(contextHash(unfiltered).value(), filtered);
 }
 
+TEST(ImageTest, UnquotedGlobsAlsoMatchDirectoriesLikeDocker) {
+  ScopedWorkDir wd;
+  wd.write("ctx/src/a.py", "a\n");
+  wd.write("ctx/src/pkg/b.py", "b\n");
+  wd.write("ctx/src/pkg/deep/c.py", "c\n");
+  std::string ctx = (wd.path() / "ctx").string();
+  Image img = Image::base("x");
+  img.dockerfileCommands({"COPY src/* /app/", "COPY \"src/*\" /quoted/"}, ctx);
+  std::vector<std::string> archive_paths;
+  for (const ContextEntry& e : img.contextList())
+    archive_paths.push_back(e.archivePath);
+  // Unquoted (Cairn, §0.6): the file and the directory; quoted (the SDK's fast-glob): files only.
+  EXPECT_EQ(archive_paths, (std::vector<std::string>{"src/a.py", "src/pkg", "src/a.py"}));
+  ASSERT_OK_AND_ASSIGN(std::string tar, contextArchive(img.contextList()[1]));
+  EXPECT_NE(tar.find("src/pkg/deep/c.py"), std::string::npos);
+}
+
 TEST(ImageTest, DiscoveryRejectsABrokenDockerignore) {
   ScopedWorkDir wd;
   wd.write("ctx/.dockerignore", "!\n");
