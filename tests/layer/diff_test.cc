@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "cairn/common/fs.h"
@@ -158,6 +159,29 @@ TEST_F(DiffTest, RoundTripThroughApply) {
     }
     if (S_ISLNK(a.st_mode)) {
       EXPECT_EQ(fs::read_symlink(it->path()), fs::read_symlink(out / rel));
+    }
+  }
+}
+
+TEST_F(DiffTest, GnuTarExtractsWhatWeWrite) {
+  fs::path tarball = tmp_->path() / "layer.tar";
+  ASSERT_OK(writeFileDurable(tarball, tarOf()));
+  fs::path out = tmp_->path() / "gnu-out";
+  fs::create_directories(out);
+  std::string cmd = "tar -C '" + out.string() + "' -xpf '" + tarball.string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  for (auto it = fs::recursive_directory_iterator(src_); it != fs::recursive_directory_iterator();
+       ++it) {
+    fs::path rel = it->path().lexically_relative(src_);
+    struct stat a {
+    }, b{};
+    ASSERT_EQ(::lstat(it->path().c_str(), &a), 0);
+    ASSERT_EQ(::lstat((out / rel).c_str(), &b), 0) << rel;
+    EXPECT_EQ(a.st_mode, b.st_mode) << rel;
+    EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec) << rel;
+    if (S_ISREG(a.st_mode)) {
+      EXPECT_EQ(*readFile(it->path()), *readFile(out / rel)) << rel;
+      EXPECT_EQ(a.st_nlink, b.st_nlink) << rel;
     }
   }
 }
