@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "cairn/common/fs.h"
@@ -198,6 +199,36 @@ TEST_P(BlobStoreConformance, ConcurrentWritersOfSameBlobAllSucceed) {
   EXPECT_EQ(all[0].digest, want);
   ASSERT_OK_AND_ASSIGN(std::string got, store_->readAll(want, data.size()));
   EXPECT_EQ(got, data);
+}
+
+TEST_P(BlobStoreConformance, ReadersNeverSeeAPartialBlob) {
+  std::string data(4 << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>(i * 31 + (i >> 9));
+  Digest want = Digest::ofBytes(data);
+  std::atomic<bool> done{false};
+  std::atomic<int> partial{0}, complete{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto bytes = store_->readAll(want, data.size());
+      if (bytes.ok()) {
+        (Digest::ofBytes(*bytes) == want ? complete : partial)++;
+      } else if (bytes.status().code() != StatusCode::kNotFound) {
+        partial++;
+      }
+    }
+  });
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto w, store_->writer());
+    for (std::size_t off = 0; off < data.size(); off += 65536) {
+      ASSERT_OK(w->write(std::string_view(data).substr(off, 65536)));
+    }
+    ASSERT_OK(w->commit(data.size(), want));
+    ASSERT_OK(store_->remove(want));
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(partial.load(), 0);
 }
 
 TEST_P(BlobStoreConformance, WriteFromFd) {
