@@ -469,7 +469,10 @@ Result<CopyCommand> parseCopy(const Where& w, const Node& node, bool is_add) {
     return w.error(name + " does not support a heredoc as a destination");
   }
   for (std::size_t i = 0; i + 1 < node.args.size(); ++i) {
-    const std::string& src = node.args[i];
+    std::string src = node.args[i];
+    if (!node.json && isHeredocOperator(src) && i + 2 < node.args.size()) {
+      src += " " + node.args[++i];  // `COPY << EOF /dest`
+    }
     Heredoc h;
     if (!node.json && parseHeredocWord(src, h).valueOr(false)) {
       auto it = std::find_if(node.heredocs.begin(), node.heredocs.end(),

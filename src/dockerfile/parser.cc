@@ -469,9 +469,19 @@ Result<std::vector<Heredoc>> heredocsFromLine(std::string_view line) {
   auto words = lexer.process(line, EnvLookup());
   std::vector<Heredoc> docs;
   if (!words.ok()) return docs;  // BuildKit ignores lexing errors here
-  for (const std::string& word : words->words) {
+  const std::vector<std::string>& w = words->words;
+  for (std::size_t i = 0; i < w.size(); ++i) {
     Heredoc doc;
-    CAIRN_ASSIGN_OR_RETURN(bool is_heredoc, parseHeredocWord(word, doc));
+    // `<< EOF` lexes as two words; the operator takes the next word as its delimiter.
+    if (isHeredocOperator(w[i]) && i + 1 < w.size()) {
+      CAIRN_ASSIGN_OR_RETURN(bool joined, parseHeredocWord(w[i] + " " + w[i + 1], doc));
+      if (joined) {
+        docs.push_back(std::move(doc));
+        ++i;
+        continue;
+      }
+    }
+    CAIRN_ASSIGN_OR_RETURN(bool is_heredoc, parseHeredocWord(w[i], doc));
     if (is_heredoc) docs.push_back(std::move(doc));
   }
   return docs;
@@ -566,6 +576,14 @@ std::string goQuote(std::string_view s) {
   return out;
 }
 
+bool isHeredocOperator(std::string_view word) {
+  std::size_t i = 0;
+  while (i < word.size() && word[i] >= '0' && word[i] <= '9')
+    ++i;
+  std::string_view op = word.substr(i);
+  return op == "<<" || op == "<<-";
+}
+
 Result<bool> parseHeredocWord(std::string_view word, Heredoc& out) {
   // ^(\d*)<<(-?)([^<]*)$
   std::size_t i = 0;
@@ -579,6 +597,9 @@ Result<bool> parseHeredocWord(std::string_view word, Heredoc& out) {
     chomp = true;
     ++i;
   }
+  // Newer BuildKit also accepts `<< EOF` and `<<- EOF`.
+  while (i < word.size() && isReSpace(word[i]))
+    ++i;
   std::string_view rest = word.substr(i);
   if (rest.find('<') != std::string_view::npos || rest.empty()) return false;
 

@@ -105,6 +105,17 @@ TEST(InstructionsTest, HeredocContentIsAttached) {
   EXPECT_EQ(run.cmd.files[1].data, "two\n");
 }
 
+TEST(InstructionsTest, CopyHeredocWithSpaceAfterOperator) {
+  ASSERT_OK_AND_ASSIGN(Dockerfile df,
+                       parseDockerfileInstructions("FROM a\nCOPY << EOF /dest\nhello\nEOF\n"));
+  const auto& copy = std::get<CopyCommand>(df.stages[0].commands[0].cmd);
+  EXPECT_TRUE(copy.sources.empty());
+  ASSERT_EQ(copy.source_contents.size(), 1u);
+  EXPECT_EQ(copy.source_contents[0].name, "EOF");
+  EXPECT_EQ(copy.source_contents[0].data, "hello\n");
+  EXPECT_EQ(copy.dest, "/dest");
+}
+
 struct ErrorCase {
   const char* dockerfile;
   const char* message;

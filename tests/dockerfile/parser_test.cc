@@ -207,6 +207,97 @@ TEST(ParserTest, Heredocs) {
   EXPECT_EQ(ast.children[5].start_line, 14);
 }
 
+// The heredoc cases of BuildKit's parser_heredoc_test.go: name, content, expand, chomp, fd.
+TEST(ParserTest, BuildKitHeredocCases) {
+  const std::string dockerfile =
+      "FROM alpine:3.6\n"
+      "USER <<INVALID\nINVALID\n"
+      "RUN <<EMPTY\nEMPTY\n"
+      "RUN 3<<EMPTY2\nEMPTY2\n"
+      "RUN \"<<NOHEREDOC\"\n"
+      "RUN <<INDENT\n\tfoo\n\tbar\nINDENT\n"
+      "RUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n"
+      "RUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n"
+      "RUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n"
+      "RUN <<COMMENT\n# internal comment\necho hello world # trailing\nCOMMENT\n"
+      "RUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n"
+      "COPY <<X <<Y /dest\nY\nX\nX\nY\n"
+      "RUN <<eo'f'\necho foo\neof\n"
+      "RUN <<eo\\'f\necho foo\neo'f\n"
+      "RUN <<'e'o\\'f\necho foo\neo'f\n"
+      "RUN <<'one two'\necho bar\none two\n"
+      "RUN <<$EOF\n$EOF\n"
+      "RUN <<  EOF\nEOF\n"
+      "RUN <<- EOF  > foo\n\tEOF\n"
+      "RUN << -EOF\n-EOF\n";
+  struct Want {
+    std::vector<std::string> names;
+    std::string first_content;
+    bool expand = true;
+    bool chomp = false;
+    unsigned fd = 0;
+  };
+  const std::vector<Want> want = {
+      {{}, "", true, false, 0},  // USER <<INVALID
+      {{}, "", true, false, 0},  // INVALID (an unknown instruction)
+      {{"EMPTY"}, "", true, false, 0},
+      {{"EMPTY2"}, "", true, false, 3},
+      {{}, "", true, false, 0},  // "<<NOHEREDOC" is quoted
+      {{"INDENT"}, "\tfoo\n\tbar\n", true, false, 0},
+      {{"UNINDENT"}, "\tbaz\n\tquux\n", true, true, 0},
+      {{"UNINDENT2"}, "\tbaz\n\tquux\n", true, true, 0},
+      {{"NOEXPAND"}, "\tdon't expand $NAME\n", false, true, 0},
+      {{"COMMENT"}, "# internal comment\necho hello world # trailing\n", true, false, 0},
+      {{"MOUNT"}, "echo hello\n", true, false, 0},
+      {{"X", "Y"}, "Y\n", true, false, 0},
+      {{"eof"}, "echo foo\n", false, false, 0},
+      {{"eo'f"}, "echo foo\n", true, false, 0},
+      {{"eo'f"}, "echo foo\n", false, false, 0},
+      {{"one two"}, "echo bar\n", false, false, 0},
+      {{"$EOF"}, "", true, false, 0},
+      {{"EOF"}, "", true, false, 0},
+      {{"EOF"}, "", true, true, 0},
+      {{"-EOF"}, "", true, false, 0},
+  };
+  ASSERT_OK_AND_ASSIGN(Ast ast, parseDockerfile(dockerfile));
+  ASSERT_EQ(ast.children.size(), want.size() + 1);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const Node& n = ast.children[i + 1];
+    SCOPED_TRACE(n.original);
+    ASSERT_EQ(n.heredocs.size(), want[i].names.size());
+    for (std::size_t k = 0; k < n.heredocs.size(); ++k) {
+      EXPECT_EQ(n.heredocs[k].name, want[i].names[k]);
+    }
+    if (n.heredocs.empty()) continue;
+    EXPECT_EQ(n.heredocs[0].content, want[i].first_content);
+    EXPECT_EQ(n.heredocs[0].expand, want[i].expand);
+    EXPECT_EQ(n.heredocs[0].chomp, want[i].chomp);
+    EXPECT_EQ(n.heredocs[0].fd, want[i].fd);
+  }
+}
+
+TEST(ParserTest, HeredocWords) {
+  for (const char* valid : {"<<EOF", "<<'EOF'", "<<\"EOF\"", "<<-EOF", "<<-'EOF'", "<<-\"EOF\"",
+                            "<<EO\"F\"", "<< EOF", "<<- EOF"}) {
+    SCOPED_TRACE(valid);
+    Heredoc h;
+    ASSERT_OK_AND_ASSIGN(bool is_heredoc, parseHeredocWord(valid, h));
+    EXPECT_TRUE(is_heredoc);
+    EXPECT_EQ(h.name, "EOF");
+  }
+  for (const char* invalid : {"<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""}) {
+    SCOPED_TRACE(invalid);
+    Heredoc h;
+    EXPECT_FALSE(parseHeredocWord(invalid, h).ok());
+  }
+  for (const char* not_heredoc : {"", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"}) {
+    SCOPED_TRACE(not_heredoc);
+    Heredoc h;
+    ASSERT_OK_AND_ASSIGN(bool is_heredoc, parseHeredocWord(not_heredoc, h));
+    EXPECT_FALSE(is_heredoc);
+  }
+}
+
 TEST(ParserTest, UnterminatedHeredoc) {
   EXPECT_THAT(parseDockerfile("FROM a\nRUN <<EOF\necho\n"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 2: unterminated heredoc")));

@@ -78,6 +78,10 @@ std::string goQuote(std::string_view s);
 //! Parses one heredoc word (`<<EOF`, `<<-"EOF"`, `3<<EOF`); false when it is not one.
 Result<bool> parseHeredocWord(std::string_view word, Heredoc& out);
 
+//! True for a bare heredoc operator (`<<`, `<<-`, `3<<`): `<< EOF` puts the delimiter in the
+//! next word.
+bool isHeredocOperator(std::string_view word);
+
 //! Strips leading tabs from every line (for `<<-`).
 std::string chompHeredocContent(std::string_view content);
 
