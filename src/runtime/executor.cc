@@ -121,15 +121,21 @@ bool isStubTree(const fs::path& p) {
   return !ec;
 }
 
-std::string firstMissingComponent(const fs::path& root, const std::string& destination) {
+// The components of `destination` (relative) missing from `root`, outermost first: "etc",
+// "etc/hosts" when the image has no /etc. Empty when it exists or ends at a non-directory.
+std::vector<std::string> missingComponents(const fs::path& root, const std::string& destination) {
+  std::vector<std::string> missing;
   fs::path rel;
   for (const fs::path& part : fs::path(destination).relative_path()) {
     rel /= part;
     struct stat st {};
-    if (lstat((root / rel).c_str(), &st) != 0) return rel.string();
-    if (!S_ISDIR(st.st_mode)) return {};  // a file or symlink: the runtime handles it
+    if (!missing.empty() || lstat((root / rel).c_str(), &st) != 0) {
+      missing.push_back(rel.string());
+    } else if (!S_ISDIR(st.st_mode)) {
+      return {};  // a file or symlink: the runtime handles it
+    }
   }
-  return {};
+  return missing;
 }
 
 struct RunContext {
@@ -296,10 +302,9 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
             "/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"};
         for (const MountSpec& m : spec.mounts)
           destinations.push_back(m.destination);
-        destinations.push_back(spec.process.cwd);
         for (const std::string& d : destinations) {
-          std::string missing = firstMissingComponent(rootfs, d);
-          if (!missing.empty()) ctx.stubs.push_back(missing);
+          for (std::string& m : missingComponents(rootfs, d))
+            ctx.stubs.push_back(std::move(m));
         }
       }
     }
@@ -507,6 +512,9 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   ctx.network.reset();
   phase("deleted");
   Status unmounted = unmountAllUnder(ctx.dir);
+  // Deepest first, so /etc goes only when nothing but stubs is left in it.
+  std::sort(ctx.stubs.begin(), ctx.stubs.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const std::string& stub : ctx.stubs) {
     fs::path p = ctx.caller_upper / stub;
     if (isStubTree(p)) {

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -192,6 +193,23 @@ TEST_F(ExecutorTest, WritesGoToTheUpperDirAndGeneratedFilesDoNot) {
   EXPECT_FALSE(fs::exists(upper / "sys"));
 }
 
+TEST_F(ExecutorTest, MountPointStubsGoEvenWhenTheStepWritesBesideThem) {
+  fs::remove_all(rootfs_ / "etc");  // an image without /etc at all
+  fs::path upper = dir_->path() / "upper";
+  fs::path work = dir_->path() / "ovl-work";
+  fs::create_directories(upper);
+  fs::create_directories(work);
+  ContainerSpec s = spec({"/bin/sh", "-c", "echo conf > /etc/app.conf"});
+  s.rootfs.upper_dir = upper;
+  s.rootfs.work_dir = work;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s));
+  EXPECT_EQ(r.status.exit_code, 0);
+  EXPECT_EQ(readFile(upper / "etc/app.conf").valueOr(""), "conf\n");
+  EXPECT_FALSE(fs::exists(upper / "etc/hosts"));
+  EXPECT_FALSE(fs::exists(upper / "etc/resolv.conf"));
+  EXPECT_FALSE(fs::exists(upper / "etc/hostname"));
+}
+
 TEST_F(ExecutorTest, PreparedRootDirIsUsedDirectly) {
   ContainerSpec s = spec({"/bin/sh", "-c", "echo ok"});
   s.rootfs.lower_dirs.clear();
@@ -262,11 +280,11 @@ TEST_F(ExecutorTest, PidsLimitIsApplied) {
 // A TCP server on the host's 127.0.0.1 that answers every connection with "hello".
 class LoopbackServer {
  public:
-  LoopbackServer() {
+  explicit LoopbackServer(std::uint32_t bind_address = INADDR_LOOPBACK) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_addr.s_addr = htonl(bind_address);
     bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     listen(fd_, 16);
     socklen_t len = sizeof addr;
@@ -324,6 +342,37 @@ TEST_F(ExecutorTest, DefaultNetworkCannotReachHostLoopback) {
       run(spec({"/bin/sh", "-c", probe("127.0.0.1")}, NetworkMode::kHost), &host_output));
   EXPECT_EQ(h.status.exit_code, 0);
   EXPECT_THAT(host_output.out, ::testing::Contains("hello"));
+}
+
+// The host's first non-loopback IPv4 address, or "" when it has none.
+std::string hostAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+    char buf[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf) != nullptr) found = buf;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(ExecutorTest, DefaultNetworkHasOutboundAccess) {
+  std::string address = hostAddress();
+  if (address.empty()) GTEST_SKIP() << "the host has no non-loopback IPv4 address to dial";
+  LoopbackServer server(INADDR_ANY);
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(spec({"/bin/sh", "-c",
+                                              "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc " +
+                                                  address + " " + std::to_string(server.port())},
+                                             NetworkMode::kDefault),
+                                        &output));
+  EXPECT_EQ(r.status.exit_code, 0) << (output.err.empty() ? "" : output.err.front());
+  EXPECT_THAT(output.out, ::testing::Contains("hello"))
+      << "slirp4netns should NAT outbound traffic";
 }
 
 TEST_F(ExecutorTest, NoneNetworkHasOnlyLoopback) {
