@@ -176,9 +176,10 @@ std::string SnapshotsApi::getSnapshotBuildLogsUrl(std::string_view id,
 bool SnapshotsApi::streamBuildLogs(const std::string& url, bool follow,
                                    const sdk::ChunkCallback& on_chunk,
                                    const sdk::AbortCheck& should_abort,
-                                   std::chrono::milliseconds timeout) const {
+                                   std::chrono::milliseconds timeout, std::uint64_t offset) const {
   sdk::HttpRequest req;
   req.url = url + (follow ? "?follow=true" : "?follow=false");
+  if (offset > 0) req.url += "&offset=" + std::to_string(offset);
   req.headers = connection_->headers;
   req.timeout = effective(*connection_, timeout);
   Result<sdk::HttpResponse> r = connection_->http->stream(req, on_chunk, should_abort);

@@ -28,6 +28,18 @@ namespace {
 
 ObjectStorage::ObjectStorage(ObjectStorageApi api) : api_(std::move(api)) {}
 
+ObjectStorage::ObjectStorage(const ObjectStorage& other) : api_(other.api_) {}
+
+ObjectStorage::Stats ObjectStorage::lastStats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void ObjectStorage::setStats(const Stats& stats) {
+  std::lock_guard lock(mu_);
+  stats_ = stats;
+}
+
 std::vector<std::string> ObjectStorage::uploadContext(const Image& image,
                                                       const sdk::Deadline& deadline) {
   return upload(image.contextList(), deadline);
@@ -35,24 +47,34 @@ std::vector<std::string> ObjectStorage::uploadContext(const Image& image,
 
 std::vector<std::string> ObjectStorage::upload(const std::vector<ContextEntry>& entries,
                                                const sdk::Deadline& deadline) {
-  stats_ = {};
   std::vector<std::string> hashes;
-  if (entries.empty()) return hashes;
+  if (entries.empty()) {
+    setStats({});
+    return hashes;
+  }
   StorageAccess access = api_.getPushAccess(deadline.remaining());
   Stats total;
   for (const ContextEntry& entry : entries) {
-    hashes.push_back(upload(access, entry, deadline));
-    total.uploaded += stats_.uploaded;
-    total.skipped += stats_.skipped;
-    total.multipart += stats_.multipart;
+    Stats one;
+    hashes.push_back(uploadOne(access, entry, deadline, &one));
+    total.uploaded += one.uploaded;
+    total.skipped += one.skipped;
+    total.multipart += one.multipart;
   }
-  stats_ = total;
+  setStats(total);
   return hashes;
 }
 
 std::string ObjectStorage::upload(const StorageAccess& access, const ContextEntry& entry,
                                   const sdk::Deadline& deadline) {
-  stats_ = {};
+  Stats one;
+  std::string hash = uploadOne(access, entry, deadline, &one);
+  setStats(one);
+  return hash;
+}
+
+std::string ObjectStorage::uploadOne(const StorageAccess& access, const ContextEntry& entry,
+                                     const sdk::Deadline& deadline, Stats* stats) {
   Result<std::string> hash = contextHash(entry);
   if (!hash.ok()) {
     if (hash.status().code() == StatusCode::kNotFound) {
@@ -67,7 +89,7 @@ std::string ObjectStorage::upload(const StorageAccess& access, const ContextEntr
   Result<bool> exists = s3.prefixExists(prefix, deadline);
   if (!exists.ok()) throwUploadError(exists.status(), "checking " + key);
   if (*exists) {
-    stats_.skipped = 1;
+    stats->skipped = 1;
     return *hash;
   }
   Result<std::uint64_t> size = contextArchiveSize(entry);
@@ -84,8 +106,8 @@ std::string ObjectStorage::upload(const StorageAccess& access, const ContextEntr
       },
       deadline);
   if (!st.ok()) throwUploadError(st, "uploading context " + entry.sourcePath + " to " + key);
-  stats_.uploaded = 1;
-  stats_.multipart = s3.lastUpload().parts > 0 ? 1 : 0;
+  stats->uploaded = 1;
+  stats->multipart = s3.lastUpload().parts > 0 ? 1 : 0;
   return *hash;
 }
 

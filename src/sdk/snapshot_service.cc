@@ -310,13 +310,17 @@ void SnapshotService::deactivate(std::string_view id_or_name) {
 }
 
 void SnapshotService::logs(std::string_view id_or_name, bool follow,
-                           const std::function<void(std::string_view)>& on_chunk) {
+                           const std::function<void(std::string_view)>& on_chunk,
+                           std::uint64_t offset) {
   Snapshot snapshot = api_.getSnapshot(id_or_name);
   std::string url = api_.getSnapshotBuildLogsUrl(snapshot.id);
-  api_.streamBuildLogs(url, follow, [&on_chunk](std::string_view chunk) {
-    on_chunk(chunk);
-    return true;
-  });
+  api_.streamBuildLogs(
+      url, follow,
+      [&on_chunk](std::string_view chunk) {
+        on_chunk(chunk);
+        return true;
+      },
+      {}, {}, offset);
 }
 
 }  // namespace cairn

@@ -529,7 +529,9 @@ struct FakeDaytona::Impl {
   // GET /logs/<id>?follow=…: the chunks, then (following) wait for a terminal state.
   void streamLogs(tcp::socket& sock, const RecordedRequest& req, beast::error_code& ec) {
     std::string id = req.path.substr(6);
-    bool follow = parseQuery(req.query)["follow"] == "true";
+    auto query = parseQuery(req.query);
+    bool follow = query["follow"] == "true";
+    std::size_t offset = query.count("offset") ? std::stoul(query["offset"]) : 0;
     std::vector<std::string> chunks;
     bool close_when_terminal;
     {
@@ -543,9 +545,15 @@ struct FakeDaytona::Impl {
     res.keep_alive(false);
     http::response_serializer<http::empty_body> sr{res};
     http::write_header(sock, sr, ec);
-    for (const auto& c : chunks) {
+    for (const auto& c : chunks) {  // the extension `offset` skips that many bytes (§0.3)
       if (ec) return;
-      net::write(sock, http::make_chunk(net::buffer(c)), ec);
+      if (offset >= c.size()) {
+        offset -= c.size();
+        continue;
+      }
+      std::string part = c.substr(offset);
+      offset = 0;
+      net::write(sock, http::make_chunk(net::buffer(part)), ec);
     }
     if (follow) {
       // Bounded: 30 s at most, or until the server stops.

@@ -212,6 +212,11 @@ TEST_F(SnapshotServiceTest, LargeContextGoesMultipart) {
               tar);
   EXPECT_EQ(fake_.requests("PUT", "/s3/").size(), 2u);        // two parts
   EXPECT_EQ(daytona_.objectStorage.lastStats().uploaded, 0);  // the service has its own
+  ObjectStorage storage(
+      ObjectStorageApi(makeApiConnection(fake_.apiUrl(), FakeDaytona::kApiKey, "", "", nullptr)));
+  EXPECT_EQ(storage.uploadContext(image), std::vector{hash});
+  EXPECT_EQ(storage.lastStats().skipped, 1);
+  EXPECT_EQ(storage.lastStats().uploaded, 0);
 }
 
 TEST_F(SnapshotServiceTest, MissingContextPathIsNotFound) {
@@ -401,6 +406,11 @@ TEST_F(SnapshotServiceTest, LogsOfAnExistingSnapshot) {
   std::string all;
   daytona_.snapshot.logs("done", true, [&](std::string_view c) { all += c; });
   EXPECT_EQ(all, "a\nb\n");
+  std::string rest;
+  daytona_.snapshot.logs(
+      "done", false, [&](std::string_view c) { rest += c; }, 2);
+  EXPECT_EQ(rest, "b\n");
+  EXPECT_EQ(fake_.requests("GET", "/logs/").back().query, "follow=false&offset=2");
 }
 
 // Environment-variable configuration (spec §3.1).

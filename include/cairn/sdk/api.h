@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,9 +73,10 @@ class SnapshotsApi {
   //! when the server closes the stream, `on_chunk` returns false or `should_abort` says so
   //! (then it returns false). The HTTP status is not checked (like the TS SDK): the body is log
   //! text either way. Connection failures throw DaytonaConnectionError.
+  //! `offset` > 0 adds Cairn's `offset=<bytes>` extension (spec §0.3) to resume a log.
   bool streamBuildLogs(const std::string& url, bool follow, const sdk::ChunkCallback& on_chunk,
                        const sdk::AbortCheck& should_abort = {},
-                       std::chrono::milliseconds timeout = {}) const;
+                       std::chrono::milliseconds timeout = {}, std::uint64_t offset = 0) const;
 
   const ApiConnection& connection() const { return *connection_; }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ namespace cairn {
 class ObjectStorage {
  public:
   explicit ObjectStorage(ObjectStorageApi api);
+  ObjectStorage(const ObjectStorage& other);
 
   //! Uploads every context entry of `image`; returns their hashes in contextList order
   //! (duplicates kept). Asks for push access once, and not at all when the list is empty.
@@ -34,16 +36,21 @@ class ObjectStorage {
   std::string upload(const StorageAccess& access, const ContextEntry& entry,
                      const sdk::Deadline& deadline = sdk::Deadline::none());
 
-  //! What the last upload() call did, for progress output and tests.
+  //! What the last upload() call finished did, for progress output and tests.
   struct Stats {
     int uploaded = 0;
     int skipped = 0;  // already present
     int multipart = 0;
   };
-  const Stats& lastStats() const { return stats_; }
+  Stats lastStats() const;
 
  private:
+  void setStats(const Stats& stats);
+  std::string uploadOne(const StorageAccess& access, const ContextEntry& entry,
+                        const sdk::Deadline& deadline, Stats* stats);
+
   ObjectStorageApi api_;
+  mutable std::mutex mu_;
   Stats stats_;
 };
 

@@ -7,10 +7,12 @@
 //       {.name = "numpy", .image = cairn::Image::debianSlim("3.12").pipInstall({"numpy"})},
 //       {.onLogs = [](std::string_view line) { std::cout << line << "\n"; }, .timeout = 900});
 //
-// Every method throws the exceptions of cairn/sdk/errors.h.
+// Every method throws the exceptions of cairn/sdk/errors.h. Methods may be called from several
+// threads at once (the HTTP client is shared and thread-safe); the setters are for setup.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -75,9 +77,10 @@ class SnapshotService {
   void deactivate(const Snapshot& snapshot);
   void deactivate(std::string_view id_or_name);
 
-  //! Streams a snapshot's build log to `on_chunk` (follow = until the build ends).
+  //! Streams a snapshot's build log to `on_chunk` (follow = until the build ends), from byte
+  //! `offset` on (Cairn's extension; Daytona ignores it and starts at 0).
   void logs(std::string_view id_or_name, bool follow,
-            const std::function<void(std::string_view)>& on_chunk);
+            const std::function<void(std::string_view)>& on_chunk, std::uint64_t offset = 0);
 
   //! How often create polls (1 s, as the TS SDK). Tests shorten it.
   void setPollInterval(std::chrono::milliseconds interval) { poll_interval_ = interval; }
