@@ -1,11 +1,15 @@
 // Tar → directory: applies an OCI layer tar to a directory, safely on hostile input.
 //
-// Every path is resolved from a directory fd with openat2(RESOLVE_IN_ROOT): `..`, absolute
-// paths and symlinks (planted by this tar or present from a lower layer) all stay inside the
-// target, as if the target were `/` (Docker's chroot semantics). The final component is never
-// followed: an existing symlink at an entry's name is replaced, not written through. Hardlink
-// targets resolve the same way. Entries are rejected with an error naming them when they would
-// break the limits below.
+// Entry names containing a `..` component are rejected (no real layer has them); a leading `/`
+// is dropped. Parent directories are resolved from a directory fd with openat2(RESOLVE_IN_ROOT
+// | RESOLVE_NO_XDEV): symlinks, whether planted by this tar or present from a lower layer, are
+// followed but stay inside the target, as if the target were `/` (Docker's chroot semantics:
+// `lib -> usr/lib` from a usrmerge base keeps working). The final component is never followed:
+// an existing symlink at an entry's name is replaced, not written through. Hardlink targets
+// resolve the same way and must exist in the target. Errors name the entry ("tar entry
+// \"a/b\": ..."); limits (entries, path length and depth, total size) are checked before
+// anything is written for the entry. Overlay's own xattrs (trusted.overlay.*,
+// user.overlay.*) in a tar are ignored: only whiteout entries create overlay markers.
 //
 // Whiteouts (`.wh.<name>`, `.wh..wh..opq`) are applied one of two ways:
 //   kOverlay  the target is one layer of an overlay stack (<data>/layers/<chain-id>/fs): a
