@@ -4,8 +4,8 @@
 //   cairn run --rootfs ./rootfs --memory 0.5 --network none -- /bin/sh -c 'echo hi'
 //
 // Running a stored IMAGE (with its entrypoint, env, workdir and user) comes with the store: the
-// first positional is taken as the IMAGE when --rootfs is absent, and imageRunSpec() is where it
-// becomes a ContainerSpec.
+// IMAGE positional is parsed already (without --rootfs), and imageRunSpec() is where it becomes
+// a ContainerSpec.
 #include <signal.h>
 #include <unistd.h>
 
@@ -146,12 +146,15 @@ void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--timeout", flags->timeout_s, "Kill the sandbox after this many seconds");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime (crun, runc, or a path)");
   cmd->add_option("--hostname", flags->hostname, "Host name inside the sandbox");
-  cmd->add_option("command", flags->command,
-                  "[IMAGE] COMMAND [ARG...]; without --rootfs the first word is the image");
+  // Positionals: [IMAGE] COMMAND [ARG...]; with --rootfs there is no IMAGE. Put `--` before a
+  // command that has options of its own.
+  cmd->add_option("image", flags->image, "Image to run (omit with --rootfs)");
+  cmd->add_option("command", flags->command, "Command and arguments");
+  cmd->footer("Usage: cairn run [OPTIONS] (--rootfs DIR | IMAGE) -- COMMAND [ARG...]");
   cmd->callback([flags, &options] {
-    if (flags->rootfs.empty() && !flags->command.empty()) {
-      flags->image = flags->command.front();
-      flags->command.erase(flags->command.begin());
+    if (!flags->rootfs.empty() && !flags->image.empty()) {
+      flags->command.insert(flags->command.begin(), flags->image);
+      flags->image.clear();
     }
     cairn::cli::setExitCode(runSandbox(*flags, options));
   });
