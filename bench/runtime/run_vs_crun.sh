@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sandbox start → exit of `true`: `cairn run` against bare `crun run` on the same busybox rootfs
-# (and podman when it is installed). Needs root. Prints the median and p90 of N runs each,
-# interleaved so that machine load hits every contender alike.
+# (and podman when it is installed). Needs root. Prints the median and p90 wall time and the
+# median CPU time of N runs each, interleaved so that machine load hits every contender alike.
 #
 #   bench/runtime/run_vs_crun.sh [path/to/cairn] [N]
 set -euo pipefail
@@ -29,28 +29,39 @@ json.dump(c, open("config.json", "w"))
 PY
 )
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-declare -A samples
-contenders=("crun-run" "cairn-none" "cairn-default")
-command -v podman >/dev/null && contenders+=("podman-none")
-for i in $(seq 1 "$N"); do
-  for c in "${contenders[@]}"; do
-    t=$(date +%s%N)
-    case $c in
-      crun-run) crun run --bundle "$BUNDLE" "bench-$$-$i" ;;
-      cairn-none) "$CAIRN" --data-dir "$WORK/data" run --rootfs "$ROOTFS" --network none -- /bin/true ;;
-      cairn-default) "$CAIRN" --data-dir "$WORK/data" run --rootfs "$ROOTFS" -- /bin/true ;;
-      podman-none) podman run --rm --network=none --rootfs "$ROOTFS" /bin/true ;;
-    esac
-    samples[$c]+="$(ms "$t") "
-  done
-done
-
-printf '%-14s %8s %8s   (N=%s, load %s)\n' contender median_ms p90_ms "$N" "$(cut -d' ' -f1 /proc/loadavg)"
-for c in "${contenders[@]}"; do
-  python3 - "$c" ${samples[$c]} <<'PY'
-import statistics, sys
-name, xs = sys.argv[1], sorted(int(x) for x in sys.argv[2:])
-print(f"{name:<14} {statistics.median(xs):8.1f} {xs[int(len(xs) * 0.9) - 1]:8d}")
+# Wall time and CPU time (user + system of every process involved, from getrusage of the
+# children): CPU time is what the load on a shared machine does not inflate.
+python3 - "$CAIRN" "$N" "$WORK" "$ROOTFS" "$BUNDLE" <<'PY'
+import os, resource, shutil, statistics, subprocess, sys, time
+cairn, n, work, rootfs, bundle = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+data = os.path.join(work, "data")
+contenders = {
+    "crun-run": lambda i: ["crun", "run", "--bundle", bundle, f"bench-{os.getpid()}-{i}"],
+    "cairn-none": lambda i: [cairn, "--data-dir", data, "run", "--rootfs", rootfs, "--network", "none", "--", "/bin/true"],
+    "cairn-default": lambda i: [cairn, "--data-dir", data, "run", "--rootfs", rootfs, "--", "/bin/true"],
+}
+if shutil.which("podman"):
+    contenders["podman-none"] = lambda i: ["podman", "run", "--rm", "--network=none", "--rootfs", rootfs, "/bin/true"]
+wall = {k: [] for k in contenders}
+cpu = {k: [] for k in contenders}
+for i in range(n):
+    for name, argv in contenders.items():
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        subprocess.run(argv(i), check=True)
+        t1 = time.monotonic()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall[name].append((t1 - t0) * 1000)
+        cpu[name].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000)
+base_wall = statistics.median(wall["crun-run"])
+base_cpu = statistics.median(cpu["crun-run"])
+load = open("/proc/loadavg").read().split()[0]
+print(f"N={n} per contender, load average {load}")
+print(f"{'contender':<14} {'wall ms':>8} {'p90':>7} {'x crun':>7} {'cpu ms':>8} {'x crun':>7}")
+for name in contenders:
+    w = sorted(wall[name])
+    c = statistics.median(cpu[name])
+    p90 = w[max(0, int(len(w) * 0.9) - 1)]
+    print(f"{name:<14} {statistics.median(w):8.1f} {p90:7.1f} {statistics.median(w) / base_wall:7.2f} "
+          f"{c:8.1f} {c / base_cpu:7.2f}")
 PY
-done
