@@ -174,6 +174,12 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
       prctl(PR_SET_PDEATHSIG, options.parent_death_signal, 0, 0, 0);
       if (getppid() != parent) _exit(127);
     }
+    // Ignored signals survive exec: a server that ignores SIGPIPE must not hand that to a
+    // build step (`yes | head` would then spin on EPIPE instead of dying). Reset everything.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+      sigaction(sig, &dfl, nullptr);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

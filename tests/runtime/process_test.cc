@@ -53,6 +53,17 @@ TEST(ProcessTest, OrphanedGrandchildrenAreReaped) {
   EXPECT_GT(ChildReaper::instance().orphansReaped(), before);
 }
 
+TEST(ProcessTest, ChildrenStartWithDefaultSignalHandling) {
+  struct sigaction ignore {};
+  struct sigaction previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &previous), 0);
+  auto out = runCommand({"/bin/grep", "SigIgn", "/proc/self/status"});
+  sigaction(SIGPIPE, &previous, nullptr);
+  ASSERT_OK(out);
+  EXPECT_EQ(out->out, "SigIgn:\t0000000000000000\n");
+}
+
 TEST(ProcessTest, SubprocessWaitWithDeadlineAndKill) {
   SpawnOptions options;
   options.args = {"/bin/sleep", "30"};
