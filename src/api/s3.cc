@@ -602,7 +602,11 @@ Status mountS3(Router& router, S3Options options, std::shared_ptr<ObjectStore> s
   }
   auto s3 = std::make_shared<S3>(S3{options, std::move(store), std::move(credentials)});
   // Bodies up to the object limit plus slack for the XML of CompleteMultipartUpload.
-  RouteOptions ro{options.max_object_bytes + 64 * 1024};
+  RouteOptions ro;
+  ro.max_body_bytes = options.max_object_bytes + 64 * 1024;
+  ro.error_formatter = [s3](const Request& r, int status, std::string_view message) {
+    return s3->error(r, status, status == 413 ? "EntityTooLarge" : "InvalidRequest", message);
+  };
   const std::string& p = options.prefix;
   auto bucket = [s3](Request& r) { return s3->handleBucket(r); };
   auto object = [s3](Request& r) { return s3->handleObject(r); };

@@ -113,6 +113,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     state_ = State::kIdle;
+    // Nothing of the previous request may leak into errors about this one.
+    req_ = Request{};
+    match_ = Router::Match{};
+    match_.status = 400;
+    is_head_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(server_.options.max_header_bytes, UINT32_MAX)));
@@ -140,7 +145,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     state_ = State::kBusy;
     auto& msg = parser_->get();
-    req_ = Request{};
     req_.method = std::string(msg.method_string());
     req_.target = std::string(msg.target());
     req_.remote_address = remote_;
@@ -219,7 +223,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       req_.route = match_.pattern;
       Result<std::vector<std::pair<std::string, std::string>>> query = parseQuery(req_.query);
       if (!query.ok()) {
-        res = errorResponse(req_.target, 400, query.status().message());
+        res = routeError(400, query.status().message());
       } else {
         req_.query_params = std::move(*query);
         try {
@@ -236,12 +240,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
     sendResponse(std::move(res));
   }
 
+  // An error raised by the server for a request whose route is known, formatted the route's
+  // way. Such errors end the connection unless `keep` (the request was read completely).
+  Response routeError(int status, const std::string& message) {
+    if (match_.status == 0 && match_.options->error_formatter) {
+      try {
+        return match_.options->error_formatter(req_, status, message);
+      } catch (const std::exception& e) {
+        spdlog::error("error formatter for {} threw: {}", req_.target, e.what());
+      }
+    }
+    return errorResponse(req_.target, status, message);
+  }
+
   void sendParseError(int status, const std::string& message) {
     keep_alive_ = false;
     if (req_.target.empty()) req_.target = parser_ ? std::string(parser_->get().target()) : "";
-    req_.route = "malformed";
-    is_head_ = false;
-    sendResponse(errorResponse(req_.target, status, message));
+    if (req_.route.empty()) req_.route = match_.status == 0 ? match_.pattern : "malformed";
+    sendResponse(routeError(status, message));
   }
 
   template <typename Body>

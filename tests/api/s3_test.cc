@@ -317,6 +317,15 @@ TEST_F(S3Test, AuthFailures) {
   EXPECT_THAT(r.body, HasSubstr("<Code>ExpiredToken</Code>"));
 }
 
+TEST_F(S3Test, OversizedBodyIsEntityTooLargeInXml) {
+  CallOptions o;
+  o.body = std::string(17 * 1024 * 1024, 'x');  // over the 16 MiB limit of this fixture
+  Reply r = call("PUT", "/s3/daytona-volume-builds/org1/huge", o);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_THAT(r.body, HasSubstr("<Code>EntityTooLarge</Code>"));
+  EXPECT_EQ(call("HEAD", "/s3/daytona-volume-builds/org1/huge").status, 404);
+}
+
 TEST_F(S3Test, RequestTimeTooSkewed) {
   ASSERT_EQ(put("org1/a", "x").status, 200);
   CallOptions old;

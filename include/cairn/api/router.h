@@ -24,9 +24,20 @@ namespace cairn::api {
 
 using Handler = std::function<Response(Request&)>;
 
+//! Builds the body of an error the server itself raises for a matched route (413 for a body
+//! over the limit, 400 for a bad query string), for routes whose clients expect something other
+//! than the Daytona JSON error (the S3 endpoint answers with S3 XML).
+using ErrorFormatter =
+    std::function<Response(const Request& request, int status, std::string_view message)>;
+
 struct RouteOptions {
+  RouteOptions() = default;
+  explicit RouteOptions(std::size_t max_body) : max_body_bytes(max_body) {}
+
   //! Largest request body this route accepts (413 beyond it); 0 = the server's default.
   std::size_t max_body_bytes = 0;
+  //! Empty = errorResponse() (the Daytona JSON body).
+  ErrorFormatter error_formatter;
 };
 
 class Router {
