@@ -261,6 +261,24 @@ TEST_F(ExecutorTest, MemoryLimitKillsWithAClearError) {
               StatusIs(StatusCode::kResourceExhausted, HasSubstr("out of memory (limit 32 MiB)")));
 }
 
+TEST_F(ExecutorTest, CpuAndMemoryLimitsReachTheCgroup) {
+  // v1 (and hybrid): the container sees its own cgroup at /sys/fs/cgroup/<controller>;
+  // v2: cpu.max and memory.max at /sys/fs/cgroup.
+  ContainerSpec s = spec({"/bin/sh", "-c",
+                          "if [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then "
+                          "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+                          "/sys/fs/cgroup/memory/memory.limit_in_bytes; "
+                          "else cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max; fi"});
+  s.limits.cpus = 1.5;
+  s.limits.memory_bytes = 96LL * 1024 * 1024;
+  Output output;
+  ASSERT_OK_AND_ASSIGN(RunResult r, run(s, &output));
+  EXPECT_EQ(r.status.exit_code, 0) << (output.err.empty() ? "" : output.err.front());
+  ASSERT_EQ(output.out.size(), 2u);
+  EXPECT_THAT(output.out[0], ::testing::AnyOf("150000", "150000 100000"));
+  EXPECT_EQ(output.out[1], std::to_string(96LL * 1024 * 1024));
+}
+
 TEST_F(ExecutorTest, PidsLimitIsApplied) {
   // $! only changes when a fork succeeded, so the distinct pids printed are the processes the
   // pids limit let the shell start (only builtins are used after the limit is hit).
