@@ -545,7 +545,13 @@ struct SqliteMetaStore::Impl {
                              " requested, but this build knows only up to " +
                              std::to_string(latest));
     }
+    int expected_version = 1;
     for (const sqlite::Migration& m : sqlite::migrations()) {
+      if (m.version != expected_version++) {
+        // A gap or a reordering would silently skip schema changes on some databases.
+        return internalError("SQLite migrations are out of order at version " +
+                             std::to_string(m.version));
+      }
       if (m.version > target) break;
       Status s = inTransaction(*conn, "BEGIN IMMEDIATE", [&](Connection& c) -> Status {
         // Re-read inside the write lock: another process may have migrated meanwhile.

@@ -520,6 +520,19 @@ TEST_P(MetaStoreConformance, RemovalBeatsARacingWorker) {
       StatusIs(StatusCode::kFailedPrecondition, HasSubstr("removing")));
 }
 
+TEST_P(MetaStoreConformance, CompareAndSetIntoRemovingFreesTheName) {
+  Snapshot s = mustCreate(snapshotNamed("cas-remove"));
+  ASSERT_OK_AND_ASSIGN(
+      Snapshot removing,
+      store_->updateSnapshotState(s.id, SnapshotState::kPending, SnapshotState::kRemoving, {}));
+  EXPECT_EQ(removing.state, SnapshotState::kRemoving);
+  EXPECT_OK(store_->createSnapshot(snapshotNamed("cas-remove")));
+  // A removing snapshot is still reachable by id for its organization (spec §0.5), not others.
+  ASSERT_OK_AND_ASSIGN(Snapshot by_id, resolveSnapshot(*store_, org_.id, s.id));
+  EXPECT_EQ(by_id.state, SnapshotState::kRemoving);
+  EXPECT_THAT(resolveSnapshot(*store_, other_org_.id, s.id), StatusIs(StatusCode::kNotFound));
+}
+
 TEST_P(MetaStoreConformance, TouchSnapshotSetsLastUsed) {
   Snapshot s = mustCreate(snapshotNamed("touched"));
   clock_.advance(1min);

@@ -303,7 +303,8 @@ class MetaStore {
   //! By id, in any state including `removing`, in any organization (callers scope it; see
   //! resolveSnapshot for the API's rules).
   virtual Result<Snapshot> getSnapshot(std::string_view id) = 0;
-  //! The organization's live (not `removing`) snapshot with that name.
+  //! The organization's live (not `removing`) snapshot with that name (an empty organization
+  //! id means the general snapshots).
   virtual Result<Snapshot> findSnapshotByName(std::string_view organization_id,
                                               std::string_view name) = 0;
   //! The live general snapshot with that name.
