@@ -11,11 +11,15 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
+  static constexpr double kMaxSeconds = 10.0 * 365 * 24 * 3600;
+
   static Deadline none() { return Deadline(); }
   static Deadline after(std::chrono::milliseconds d) { return Deadline(Clock::now() + d); }
   //! `seconds` <= 0 means none, as CreateOptions::timeout does.
   static Deadline afterSeconds(double seconds) {
-    if (seconds <= 0) return none();
+    if (!(seconds > 0)) return none();  // also NaN
+    // Beyond ten years is "never" for practical purposes, and keeps the arithmetic in range.
+    if (seconds > kMaxSeconds) seconds = kMaxSeconds;
     return after(std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0)));
   }
 
