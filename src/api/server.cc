@@ -491,6 +491,8 @@ void Server::Impl::stop() {
     conns_cv.wait_for(lock, std::chrono::seconds(2), [this] { return conns.empty(); });
   }
   ioc.stop();
+  // The registry may outlive this server (it can be shared): its gauge must not read us.
+  metrics->gauge("cairn_http_connections", "Open HTTP connections", [] { return 0.0; });
   for (auto& t : threads) {
     if (t.joinable()) t.join();
   }

@@ -574,6 +574,18 @@ TEST(RouterTest, BadPatternsAreRejected) {
   EXPECT_EQ(r.match("PUT", "/a/x", params).status, 405);
 }
 
+TEST(ServerStartTest, SharedMetricsOutliveTheServer) {
+  auto metrics = std::make_shared<MetricsRegistry>();
+  {
+    ASSERT_OK_AND_ASSIGN(auto server, Server::start(ServerOptions{}, Router(), metrics));
+    TestClient c(server->port());
+    ASSERT_TRUE(c.roundTrip(get("/healthz")));
+  }
+  std::string text = metrics->render();
+  EXPECT_THAT(text, HasSubstr("cairn_http_connections 0\n"));
+  EXPECT_THAT(text, HasSubstr("route=\"/healthz\",status=\"200\"} 1\n"));
+}
+
 TEST(ServerStartTest, BadHostAndPortInUse) {
   ServerOptions o;
   o.host = "not-an-ip";
