@@ -1,0 +1,1018 @@
+#include "cairn/service/snapshot_service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cairn/common/fs.h"
+#include "cairn/common/log.h"
+#include "cairn/common/uuid.h"
+#include "cairn/layer/apply.h"
+#include "cairn/layer/stream.h"
+#include "cairn/meta/api_key.h"
+
+namespace cairn::service {
+namespace {
+
+using meta::Snapshot;
+using meta::SnapshotState;
+
+constexpr std::string_view kBuildJob = "build";
+constexpr std::string_view kPullJob = "pull";
+constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;
+
+Status accessDenied() {
+  return permissionDenied("Access denied");
+}
+
+Status requirePermission(const Caller& caller, std::string_view permission) {
+  for (const auto& p : caller.permissions) {
+    if (p == permission || p == meta::kPermissionAdmin) return okStatus();
+  }
+  return accessDenied();
+}
+
+Status requireUuid(std::string_view id) {
+  if (!isUuid(id)) return invalidArgument("Validation failed (uuid is expected)");
+  return okStatus();
+}
+
+bool isBuildState(SnapshotState s) {
+  return s == SnapshotState::kPending || s == SnapshotState::kBuilding ||
+         s == SnapshotState::kPulling;
+}
+
+std::string formatGb2(double gb) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", gb);
+  return buf;
+}
+
+std::string sizeExceeded(std::uint64_t bytes, double max_gb) {
+  return "Snapshot size (" + formatGb2(static_cast<double>(bytes) / kBytesPerGb) +
+         "GB) exceeds maximum allowed size of " + formatNumber(max_gb) + "GB";
+}
+
+// errorReason is bounded (§0.4): keep the head line (what failed) and the tail (last output).
+std::string boundReason(std::string reason, std::size_t max) {
+  if (reason.empty()) reason = "unknown error";
+  if (reason.size() <= max) return reason;
+  std::size_t head = std::min<std::size_t>(reason.find('\n'), max / 4);
+  std::string out = reason.substr(0, head);
+  out += "\n…\n";
+  std::size_t tail = max > out.size() ? max - out.size() : 0;
+  out += reason.substr(reason.size() - tail);
+  return out;
+}
+
+std::string minutesText(std::chrono::milliseconds d) {
+  auto m = std::chrono::duration_cast<std::chrono::minutes>(d).count();
+  if (m >= 1) return std::to_string(m) + (m == 1 ? " minute" : " minutes");
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " seconds";
+}
+
+Json jobPayload(const Snapshot& s) {
+  return Json{{"snapshotId", s.id}};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct SnapshotService::Impl {
+  Impl(const ServiceOptions& o, meta::MetaStore& st, SnapshotBuilder& b, ContextReader* c,
+       const Clock& cl)
+      : options(o), store(st), builder(b), contexts(c), clock(cl) {}
+
+  const ServiceOptions& options;
+  meta::MetaStore& store;
+  SnapshotBuilder& builder;
+  ContextReader* contexts;
+  const Clock& clock;
+
+  // Log watchers: one entry per watchLogs() call. The entry's mutex makes "after the watch is
+  // destroyed the callback is never running" true.
+  struct Watcher {
+    std::mutex mu;
+    bool active = true;
+    std::function<void()> notify;
+  };
+  std::mutex watchers_mu;
+  std::map<std::string, std::vector<std::shared_ptr<Watcher>>, std::less<>> watchers;
+
+  // Jobs this process runs now: heartbeated by the maintenance pass.
+  std::mutex running_mu;
+  std::map<std::int64_t, std::string> running_jobs;  // job id → snapshot id
+  std::set<std::string, std::less<>> open_logs;      // snapshot ids with a live writer
+
+  // Threads.
+  std::mutex thread_mu;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  void notifyLog(std::string_view snapshot_id) {
+    std::vector<std::shared_ptr<Watcher>> list;
+    {
+      std::lock_guard lock(watchers_mu);
+      auto it = watchers.find(snapshot_id);
+      if (it == watchers.end()) return;
+      list = it->second;
+    }
+    for (auto& w : list) {
+      std::lock_guard lock(w->mu);
+      if (w->active && w->notify) w->notify();
+    }
+  }
+
+  void wakeWorkers() {
+    std::lock_guard lock(thread_mu);
+    wake.notify_all();
+  }
+
+  std::filesystem::path logPath(std::string_view id) const {
+    return options.data_dir / "logs" / (std::string(id) + ".log");
+  }
+
+  std::string fullRef(const std::string& snapshot_ref) const {
+    return options.registry_host + "/" + options.registry_project + "/" + snapshot_ref;
+  }
+
+  meta::OrganizationLimits orgLimits(std::string_view org_id, bool* suspended,
+                                     std::string* reason) {
+    auto org = store.getOrganization(org_id);
+    if (!org.ok()) return {};
+    *suspended = org->suspended;
+    if (org->suspension_reason) *reason = *org->suspension_reason;
+    return org->limits;
+  }
+
+  SandboxLimits sandboxLimits(const meta::OrganizationLimits& l) const {
+    SandboxLimits s = options.limits;
+    if (l.max_cpu_per_sandbox) s.max_cpu = *l.max_cpu_per_sandbox;
+    if (l.max_memory_gb_per_sandbox) s.max_memory_gb = *l.max_memory_gb_per_sandbox;
+    if (l.max_disk_gb_per_sandbox) s.max_disk_gb = *l.max_disk_gb_per_sandbox;
+    return s;
+  }
+
+  // Moves `id` from `from` to `to`; a lost race (another actor moved it first) is not an error
+  // for background work, so callers get the Status and decide.
+  Result<Snapshot> transition(const std::string& id, SnapshotState from, SnapshotState to,
+                              const meta::SnapshotUpdate& update) {
+    auto r = store.updateSnapshotState(id, from, to, update);
+    if (r.ok()) notifyLog(id);
+    return r;
+  }
+
+  Status failSnapshot(const std::string& id, SnapshotState from, const std::string& reason) {
+    meta::SnapshotUpdate u;
+    u.error_reason = boundReason(reason, options.max_error_reason_bytes);
+    auto r = transition(id, from, SnapshotState::kError, u);
+    return r.ok() ? okStatus() : r.status();
+  }
+
+  // The log writer: appends to the file and wakes followers.
+  class NotifyingSink final : public build::LogSink {
+   public:
+    NotifyingSink(Impl& impl, std::string id, std::unique_ptr<build::FileLogSink> file)
+        : impl_(impl), id_(std::move(id)), file_(std::move(file)) {}
+    void write(std::string_view bytes) override {
+      if (file_) file_->write(bytes);
+      impl_.notifyLog(id_);
+    }
+
+   private:
+    Impl& impl_;
+    std::string id_;
+    std::unique_ptr<build::FileLogSink> file_;
+  };
+
+  struct OpenLog {
+    Impl* impl;
+    std::string id;
+    std::unique_ptr<NotifyingSink> sink;
+    ~OpenLog() {
+      sink.reset();
+      std::lock_guard lock(impl->running_mu);
+      impl->open_logs.erase(id);
+    }
+  };
+
+  std::unique_ptr<OpenLog> openLog(const std::string& id) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir / "logs", ec);
+    auto file = build::FileLogSink::open(logPath(id).string());
+    auto out = std::make_unique<OpenLog>();
+    out->impl = this;
+    out->id = id;
+    {
+      std::lock_guard lock(running_mu);
+      open_logs.insert(id);
+    }
+    if (!file.ok()) {
+      spdlog::warn("snapshot {}: cannot open build log: {}", id, file.status().message());
+    }
+    out->sink = std::make_unique<NotifyingSink>(*this, id, file.ok() ? std::move(*file) : nullptr);
+    return out;
+  }
+
+  bool logOpen(std::string_view id) {
+    std::lock_guard lock(running_mu);
+    return open_logs.count(id) > 0;
+  }
+
+  Status assembleContext(const Snapshot& s, const std::filesystem::path& dir, build::LogSink& log) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return internalError("create context dir " + dir.string() + ": " + ec.message());
+    const auto& hashes = s.build_info->context_hashes;
+    if (hashes.empty()) return okStatus();
+    if (contexts == nullptr) {
+      return failedPrecondition("build contexts are not available: no object store configured");
+    }
+    for (const auto& hash : hashes) {
+      std::string key = s.organization_id.value_or("") + "/" + hash + "/context.tar";
+      log.write("#0 [internal] load build context " + hash + "\n");
+      auto tar = dir.parent_path() / (dir.filename().string() + "-" + hash + ".tar");
+      Status fetched = contexts->fetchObject(key, tar);
+      if (!fetched.ok()) {
+        std::filesystem::remove(tar, ec);
+        return Status(fetched.code(), "build context " + hash + ": " + fetched.message());
+      }
+      int fd = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return errnoStatus(errno, "open " + tar.string());
+      UniqueFd owned(fd);
+      layer::FdSource source(fd);
+      layer::ApplyOptions ao;
+      ao.whiteouts = layer::WhiteoutMode::kFlatten;
+      ao.devices = layer::DevicePolicy::kSkip;
+      ao.preserve_owner = false;
+      ao.preserve_xattrs = false;
+      auto applied = layer::applyLayerTar(source, dir, ao);
+      owned.reset();
+      std::filesystem::remove(tar, ec);
+      if (!applied.ok()) {
+        return invalidArgument("build context " + hash + ": " + applied.status().message());
+      }
+    }
+    return okStatus();
+  }
+
+  // Finishes a build/pull: size check, then active (or error).
+  Status finishActive(const Snapshot& s, SnapshotState from, const BuiltImage& image,
+                      const std::string& ref, double max_gb) {
+    if (static_cast<double>(image.size_bytes) > max_gb * kBytesPerGb) {
+      return failSnapshot(s.id, from, sizeExceeded(image.size_bytes, max_gb));
+    }
+    meta::SnapshotUpdate u;
+    u.size_bytes = static_cast<std::int64_t>(image.size_bytes);
+    u.ref = ref;
+    u.last_used_at = clock.now();
+    if (!s.entrypoint && !image.entrypoint.empty()) u.entrypoint = image.entrypoint;
+    auto r = transition(s.id, from, SnapshotState::kActive, u);
+    return r.ok() ? okStatus() : r.status();
+  }
+
+  double maxImageGb(const Snapshot& s) {
+    bool suspended = false;
+    std::string reason;
+    auto limits = orgLimits(s.organization_id.value_or(""), &suspended, &reason);
+    return limits.max_image_size_gb.value_or(options.max_image_size_gb);
+  }
+
+  // Runs one build job for snapshot `s` (pending, or building when taken over from a dead
+  // worker). Returns the outcome for the job record; the snapshot state says the rest.
+  Status runBuild(Snapshot s) {
+    SnapshotState from = s.state;
+    if (from == SnapshotState::kPending) {
+      meta::SnapshotUpdate u;
+      u.initial_runner_id = options.worker_id;
+      auto moved = transition(s.id, SnapshotState::kPending, SnapshotState::kBuilding, u);
+      if (!moved.ok()) return okStatus();  // deleted or timed out meanwhile: nothing to do
+      s = std::move(*moved);
+    } else if (from != SnapshotState::kBuilding) {
+      return okStatus();
+    }
+    const std::string& snapshot_ref = s.build_info->snapshot_ref;
+    std::string ref = fullRef(snapshot_ref);
+    double max_gb = maxImageGb(s);
+
+    auto existing = builder.findBuilt(snapshot_ref);
+    if (existing.ok() && existing->has_value()) {
+      return finishActive(s, SnapshotState::kBuilding, **existing, ref, max_gb);
+    }
+
+    auto log = openLog(s.id);
+    if (from == SnapshotState::kBuilding) {
+      log->sink->write("#0 build taken over by worker " + options.worker_id + "\n");
+    }
+    auto dir = options.data_dir / "work" / "contexts" / s.id;
+    Status assembled = assembleContext(s, dir, *log->sink);
+    Result<BuiltImage> built =
+        assembled.ok()
+            ? builder.build(SnapshotBuildJob{snapshot_ref, s.build_info->dockerfile_content, dir},
+                            *log->sink)
+            : Result<BuiltImage>(assembled);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (!built.ok()) {
+      log->sink->write("ERROR: " + built.status().message() + "\n");
+      log.reset();  // all bytes are in the file before the state turns terminal
+      std::string reason = built.status().message();
+      Status st = failSnapshot(s.id, SnapshotState::kBuilding, reason);
+      (void)st;
+      return okStatus();
+    }
+    log.reset();
+    Status st = finishActive(s, SnapshotState::kBuilding, *built, ref, max_gb);
+    (void)st;  // a lost race (deadline, delete) leaves the other actor's state
+    return okStatus();
+  }
+
+  Status runPull(Snapshot s) {
+    SnapshotState from = s.state;
+    if (from == SnapshotState::kPending) {
+      meta::SnapshotUpdate u;
+      u.initial_runner_id = options.worker_id;
+      auto moved = transition(s.id, SnapshotState::kPending, SnapshotState::kPulling, u);
+      if (!moved.ok()) return okStatus();
+      s = std::move(*moved);
+    } else if (from != SnapshotState::kPulling) {
+      return okStatus();
+    }
+    auto log = openLog(s.id);
+    log->sink->write("#1 resolve " + s.image_name + "\n");
+    auto digest = builder.resolveDigest(s.image_name);
+    if (!digest.ok()) {
+      log->sink->write("ERROR: " + digest.status().message() + "\n");
+      log.reset();
+      Status st = failSnapshot(
+          s.id, SnapshotState::kPulling,
+          "Failed to resolve image " + s.image_name + ": " + digest.status().message());
+      (void)st;
+      return okStatus();
+    }
+    std::string hex = *digest;
+    if (hex.rfind("sha256:", 0) == 0) hex = hex.substr(7);
+    std::string snapshot_ref = "daytona-" + hex + ":daytona";
+    std::string ref = fullRef(snapshot_ref);
+    log->sink->write("#1 " + *digest + "\n#2 pull " + s.image_name + "\n");
+    auto pulled = builder.pull(s.image_name, *digest, snapshot_ref, *log->sink);
+    if (!pulled.ok()) {
+      log->sink->write("ERROR: " + pulled.status().message() + "\n");
+      log.reset();
+      Status st =
+          failSnapshot(s.id, SnapshotState::kPulling,
+                       "Failed to pull image " + s.image_name + ": " + pulled.status().message());
+      (void)st;
+      return okStatus();
+    }
+    log->sink->write("#2 DONE\n");
+    log.reset();
+    Status st = finishActive(s, SnapshotState::kPulling, *pulled, ref, maxImageGb(s));
+    (void)st;
+    return okStatus();
+  }
+
+  Result<bool> runOneJob(const std::vector<std::string>& kinds) {
+    CAIRN_ASSIGN_OR_RETURN(auto claimed,
+                           store.claimJob(options.worker_id, kinds, options.job_lease));
+    if (!claimed) return false;
+    meta::Job job = std::move(*claimed);
+    std::string snapshot_id = job.snapshot_id.value_or("");
+    {
+      std::lock_guard lock(running_mu);
+      running_jobs[job.id] = snapshot_id;
+    }
+    Status outcome = okStatus();
+    auto snap = store.getSnapshot(snapshot_id);
+    if (snap.ok()) {
+      if (job.kind == kBuildJob && snap->build_info) {
+        outcome = runBuild(std::move(*snap));
+      } else if (job.kind == kPullJob) {
+        outcome = runPull(std::move(*snap));
+      } else {
+        outcome = invalidArgument("job " + std::to_string(job.id) + ": unknown kind " + job.kind);
+      }
+    }
+    {
+      std::lock_guard lock(running_mu);
+      running_jobs.erase(job.id);
+    }
+    if (outcome.ok()) {
+      auto done = store.completeJob(job.id, options.worker_id);
+      (void)done;
+    } else {
+      auto failed = store.failJob(job.id, options.worker_id, outcome.message(), std::nullopt);
+      (void)failed;
+    }
+    return true;
+  }
+
+  // Deadlines (§0.2): every snapshot that stayed in a build state too long goes to error.
+  Status enforceDeadlines() {
+    struct Rule {
+      SnapshotState state;
+      std::chrono::milliseconds limit;
+      const char* reason;
+    };
+    const Rule rules[] = {
+        {SnapshotState::kPending, options.deadlines.pending,
+         "Timeout waiting for a build worker: the snapshot stayed pending for more than "},
+        {SnapshotState::kBuilding, options.deadlines.building,
+         "Timeout processing snapshot on initial runner: the build ran for more than "},
+        {SnapshotState::kPulling, options.deadlines.pulling,
+         "Timeout processing snapshot pull on initial runner: the pull ran for more than "},
+    };
+    SystemTime now = clock.now();
+    for (const auto& rule : rules) {
+      meta::SnapshotFilter f;
+      f.states = {rule.state};
+      f.state_entered_before = now - rule.limit;
+      CAIRN_ASSIGN_OR_RETURN(auto expired, store.findSnapshots(f));
+      for (const auto& s : expired) {
+        Status st = failSnapshot(s.id, rule.state, rule.reason + minutesText(rule.limit));
+        (void)st;  // moved on meanwhile
+      }
+    }
+    return okStatus();
+  }
+
+  Status reclaimJobs() {
+    {
+      std::map<std::int64_t, std::string> mine;
+      {
+        std::lock_guard lock(running_mu);
+        mine = running_jobs;
+      }
+      for (const auto& [id, snapshot] : mine) {
+        auto hb = store.heartbeatJob(id, options.worker_id, options.job_lease);
+        (void)hb;
+      }
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto changed, store.reclaimExpiredJobs());
+    for (const auto& job : changed) {
+      if (job.state != meta::JobState::kFailed || !job.snapshot_id) continue;
+      auto s = store.getSnapshot(*job.snapshot_id);
+      if (!s.ok() || !isBuildState(s->state)) continue;
+      Status st = failSnapshot(s->id, s->state,
+                               "The worker processing this snapshot stopped (" +
+                                   job.error.value_or("lease expired") + ")");
+      (void)st;
+    }
+    if (!changed.empty()) wakeWorkers();
+    return okStatus();
+  }
+
+  Status autoDeactivate() {
+    if (options.deactivation_timeout.count() <= 0) return okStatus();
+    meta::SnapshotFilter f;
+    f.states = {SnapshotState::kActive};
+    f.last_used_before = clock.now() - options.deactivation_timeout;
+    CAIRN_ASSIGN_OR_RETURN(auto idle, store.findSnapshots(f));
+    for (const auto& s : idle) {
+      if (s.general) continue;
+      if (s.organization_id) {
+        auto org = store.getOrganization(*s.organization_id);
+        if (org.ok() && org->limits.deactivation_timeout_minutes) {
+          auto limit = std::chrono::minutes(*org->limits.deactivation_timeout_minutes);
+          SystemTime last = s.last_used_at.value_or(s.created_at);
+          if (limit.count() <= 0 || clock.now() - last < limit) continue;
+        }
+      }
+      auto r = transition(s.id, SnapshotState::kActive, SnapshotState::kInactive, {});
+      (void)r;
+    }
+    return okStatus();
+  }
+
+  // Removal (§5.6, §0.5): the name was released by DELETE; here the log, the image (when no
+  // live snapshot shares the ref) and finally the row go.
+  Status collectRemoved() {
+    meta::SnapshotFilter f;
+    f.states = {SnapshotState::kRemoving};
+    CAIRN_ASSIGN_OR_RETURN(auto removing, store.findSnapshots(f));
+    bool removed_image = false;
+    for (const auto& s : removing) {
+      meta::JobFilter jf;
+      jf.states = {meta::JobState::kRunning};
+      jf.snapshot_id = s.id;
+      auto running = store.listJobs(jf);
+      if (running.ok() && !running->empty()) continue;  // its worker finishes first
+      std::error_code ec;
+      std::filesystem::remove(logPath(s.id), ec);
+      if (s.ref) {
+        meta::SnapshotFilter same;
+        same.ref = s.ref;
+        auto sharing = store.findSnapshots(same);
+        bool shared = false;
+        if (sharing.ok()) {
+          for (const auto& o : *sharing) {
+            if (o.id != s.id && o.state != SnapshotState::kRemoving) shared = true;
+          }
+        }
+        if (!shared) {
+          std::string tag = s.ref->substr(s.ref->rfind('/') + 1);
+          Status st = builder.removeImage(tag);
+          if (!st.ok() && st.code() != StatusCode::kNotFound) {
+            spdlog::warn("snapshot {}: removing image {}: {}", s.id, tag, st.message());
+          }
+          removed_image = true;
+        }
+      }
+      Status st = store.deleteSnapshot(s.id);
+      (void)st;
+      notifyLog(s.id);
+    }
+    if (removed_image) {
+      Status st = builder.collectGarbage();
+      if (!st.ok()) spdlog::warn("image garbage collection: {}", st.message());
+    }
+    return okStatus();
+  }
+
+  Status maintenance() {
+    Status first = okStatus();
+    auto keep = [&](Status st) {
+      if (!st.ok() && first.ok()) first = std::move(st);
+    };
+    keep(reclaimJobs());
+    keep(enforceDeadlines());
+    keep(autoDeactivate());
+    keep(collectRemoved());
+    auto purged = store.purgeExpiredReservations();
+    if (!purged.ok()) keep(purged.status());
+    return first;
+  }
+
+  void workerLoop(std::vector<std::string> kinds) {
+    while (true) {
+      {
+        std::lock_guard lock(thread_mu);
+        if (stopping) return;
+      }
+      auto ran = runOneJob(kinds);
+      if (ran.ok() && *ran) continue;
+      if (!ran.ok()) spdlog::warn("worker: {}", ran.status().message());
+      std::unique_lock lock(thread_mu);
+      wake.wait_for(lock, options.tick_interval, [&] { return stopping; });
+      if (stopping) return;
+    }
+  }
+
+  void tickerLoop() {
+    while (true) {
+      {
+        std::unique_lock lock(thread_mu);
+        wake.wait_for(lock, options.tick_interval, [&] { return stopping; });
+        if (stopping) return;
+      }
+      Status st = maintenance();
+      if (!st.ok()) spdlog::warn("maintenance: {}", st.message());
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+SnapshotService::SnapshotService(ServiceOptions options, meta::MetaStore& store,
+                                 SnapshotBuilder& builder, ContextReader* contexts,
+                                 const Clock& clock)
+    : options_(std::move(options)) {
+  if (options_.worker_id.empty()) options_.worker_id = "worker-" + uuidV4();
+  impl_ = std::make_unique<Impl>(options_, store, builder, contexts, clock);
+}
+
+SnapshotService::~SnapshotService() {
+  stop();
+}
+
+Status SnapshotService::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir / "logs", ec);
+  if (ec)
+    return internalError("create " + (options_.data_dir / "logs").string() + ": " + ec.message());
+  std::filesystem::remove_all(options_.data_dir / "work" / "contexts", ec);
+  CAIRN_RETURN_IF_ERROR(impl_->builder.recover());
+  // Jobs a previous run of this same worker id held are ours to give back at once, without
+  // waiting for their leases to expire.
+  meta::JobFilter mine;
+  mine.states = {meta::JobState::kRunning};
+  mine.owner = options_.worker_id;
+  CAIRN_ASSIGN_OR_RETURN(auto stale, impl_->store.listJobs(mine));
+  for (const auto& job : stale) {
+    auto r = impl_->store.failJob(job.id, options_.worker_id,
+                                  "worker " + options_.worker_id + " restarted",
+                                  std::chrono::milliseconds(0));
+    (void)r;
+  }
+  CAIRN_RETURN_IF_ERROR(impl_->maintenance());
+  std::lock_guard lock(impl_->thread_mu);
+  impl_->stopping = false;
+  for (int i = 0; i < std::max(1, options_.max_concurrent_builds); ++i) {
+    impl_->threads.emplace_back([this] { impl_->workerLoop({std::string(kBuildJob)}); });
+  }
+  for (int i = 0; i < std::max(1, options_.max_concurrent_pulls); ++i) {
+    impl_->threads.emplace_back([this] { impl_->workerLoop({std::string(kPullJob)}); });
+  }
+  impl_->threads.emplace_back([this] { impl_->tickerLoop(); });
+  return okStatus();
+}
+
+void SnapshotService::stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(impl_->thread_mu);
+    impl_->stopping = true;
+    impl_->wake.notify_all();
+    threads.swap(impl_->threads);
+  }
+  for (auto& t : threads)
+    t.join();
+}
+
+std::filesystem::path SnapshotService::logPath(std::string_view snapshot_id) const {
+  return impl_->logPath(snapshot_id);
+}
+
+Result<bool> SnapshotService::runOneJob(const std::vector<std::string>& kinds) {
+  return impl_->runOneJob(kinds);
+}
+
+Status SnapshotService::runMaintenance() {
+  return impl_->maintenance();
+}
+
+// --- create ----------------------------------------------------------------------------------
+
+Result<Snapshot> SnapshotService::create(const Caller& caller,
+                                         const CreateSnapshotRequest& request) {
+  CAIRN_RETURN_IF_ERROR(requirePermission(caller, meta::kPermissionWriteSnapshots));
+  // §1.5 steps 1–3, 5–7 (step 4, the region, is the single embedded region: regionId is
+  // accepted and ignored; step 8 always has a builder: this process).
+  CAIRN_RETURN_IF_ERROR(checkCreateSnapshot(request));
+  bool suspended = false;
+  std::string suspension_reason;
+  meta::OrganizationLimits limits =
+      impl_->orgLimits(caller.organization_id, &suspended, &suspension_reason);
+  if (suspended) {
+    return permissionDenied(suspension_reason.empty()
+                                ? "Organization is suspended"
+                                : "Organization is suspended: " + suspension_reason);
+  }
+  CAIRN_RETURN_IF_ERROR(checkSandboxLimits(request, impl_->sandboxLimits(limits)));
+
+  Snapshot s;
+  s.organization_id = caller.organization_id;
+  s.name = request.name;
+  s.cpu = request.cpu.value_or(1);
+  s.gpu = request.gpu.value_or(0);
+  s.gpu_type = request.gpu_type;
+  s.mem = request.memory.value_or(1);
+  s.disk = request.disk.value_or(3);
+  s.region_ids = {options_.region_id};
+  s.sandbox_class = request.sandbox_class.value_or("container");
+  s.state = SnapshotState::kPending;
+
+  std::optional<BuiltImage> cached;
+  if (request.build_info) {
+    meta::BuildInfo bi;
+    bi.dockerfile_content = request.build_info->dockerfile_content;
+    bi.context_hashes = request.build_info->context_hashes;
+    bi.snapshot_ref = buildSnapshotRef(bi.dockerfile_content, bi.context_hashes);
+    s.entrypoint = detectEntrypoint(bi.dockerfile_content);
+    s.ref = impl_->fullRef(bi.snapshot_ref);
+    // Dedup (§5.3): an identical definition already built is active at once.
+    auto found = impl_->builder.findBuilt(bi.snapshot_ref);
+    if (found.ok() && found->has_value()) cached = std::move(**found);
+    s.build_info = std::move(bi);
+  } else {
+    s.image_name = *request.image_name;
+    s.entrypoint = request.entrypoint;
+  }
+  if (cached) {
+    double max_gb = limits.max_image_size_gb.value_or(options_.max_image_size_gb);
+    if (static_cast<double>(cached->size_bytes) > max_gb * kBytesPerGb) {
+      return invalidArgument(sizeExceeded(cached->size_bytes, max_gb));
+    }
+    s.state = SnapshotState::kActive;
+    s.size_bytes = static_cast<std::int64_t>(cached->size_bytes);
+    s.last_used_at = impl_->clock.now();
+    if (!s.entrypoint && !cached->entrypoint.empty()) s.entrypoint = cached->entrypoint;
+  }
+
+  // Quota (§6): a reservation, consumed by the insert or rolled back.
+  auto reservation = impl_->store.reserveSnapshotQuota(
+      caller.organization_id, limits.max_snapshots.value_or(options_.max_snapshots),
+      std::chrono::minutes(5));
+  if (!reservation.ok()) {
+    if (reservation.status().code() == StatusCode::kResourceExhausted) {
+      return invalidArgument(reservation.status().message());  // the reference answers 400
+    }
+    return reservation.status();
+  }
+  auto created = impl_->store.createSnapshot(s, reservation->id);
+  if (!created.ok()) {
+    Status released = impl_->store.releaseQuotaReservation(reservation->id);
+    (void)released;
+    return created.status();
+  }
+  if (created->state == SnapshotState::kPending) {
+    meta::JobSpec job;
+    job.kind = created->build_info ? std::string(kBuildJob) : std::string(kPullJob);
+    job.payload = jobPayload(*created).dump();
+    job.snapshot_id = created->id;
+    auto enqueued = impl_->store.enqueueJob(job);
+    if (!enqueued.ok()) {
+      Status st =
+          impl_->failSnapshot(created->id, SnapshotState::kPending,
+                              "Could not queue the snapshot job: " + enqueued.status().message());
+      (void)st;
+      return impl_->store.getSnapshot(created->id);
+    }
+    impl_->wakeWorkers();
+  }
+  return created;
+}
+
+// --- reads -----------------------------------------------------------------------------------
+
+Result<Snapshot> SnapshotService::get(const Caller& caller, std::string_view id_or_name) {
+  return meta::resolveSnapshot(impl_->store, caller.organization_id, id_or_name);
+}
+
+Result<SnapshotListPage> SnapshotService::list(const Caller& caller,
+                                               const ListSnapshotsQuery& query) {
+  meta::SnapshotListQuery q;
+  q.page = query.page;
+  q.limit = query.limit;
+  q.name_contains = query.name;
+  q.source_sandbox_id = query.source_sandbox_id;
+  switch (query.sort) {
+    case SnapshotSort::kLastUsedAt:
+      q.sort = meta::SnapshotSortField::kLastUsedAt;
+      break;
+    case SnapshotSort::kName:
+      q.sort = meta::SnapshotSortField::kName;
+      break;
+    case SnapshotSort::kState:
+      q.sort = meta::SnapshotSortField::kState;
+      break;
+    case SnapshotSort::kCreatedAt:
+      q.sort = meta::SnapshotSortField::kCreatedAt;
+      break;
+  }
+  q.order = query.ascending ? meta::SortOrder::kAsc : meta::SortOrder::kDesc;
+  CAIRN_ASSIGN_OR_RETURN(auto page, impl_->store.listSnapshots(caller.organization_id, q));
+  SnapshotListPage out;
+  out.items = std::move(page.items);
+  out.total = page.total;
+  out.page = q.page;
+  out.total_pages = q.limit > 0 ? (page.total + q.limit - 1) / q.limit : 0;
+  return out;
+}
+
+// --- delete, activate, deactivate ------------------------------------------------------------
+
+Status SnapshotService::remove(const Caller& caller, std::string_view id) {
+  CAIRN_RETURN_IF_ERROR(requirePermission(caller, meta::kPermissionDeleteSnapshots));
+  CAIRN_RETURN_IF_ERROR(requireUuid(id));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto s, meta::getSnapshotForOrganization(impl_->store, caller.organization_id, id));
+  if (s.general) return permissionDenied("You cannot delete a general snapshot");
+  if (s.state == SnapshotState::kRemoving) return okStatus();
+  auto marked = impl_->store.markSnapshotRemoving(s.id);
+  if (!marked.ok()) {
+    if (marked.status().code() == StatusCode::kFailedPrecondition) return okStatus();
+    if (marked.status().code() == StatusCode::kNotFound) {
+      return notFound("Snapshot " + std::string(id) + " not found");
+    }
+    return marked.status();
+  }
+  impl_->notifyLog(s.id);
+  impl_->wakeWorkers();
+  return okStatus();
+}
+
+Result<Snapshot> SnapshotService::activate(const Caller& caller, std::string_view id) {
+  CAIRN_RETURN_IF_ERROR(requirePermission(caller, meta::kPermissionWriteSnapshots));
+  CAIRN_RETURN_IF_ERROR(requireUuid(id));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto s, meta::getSnapshotForOrganization(impl_->store, caller.organization_id, id));
+  if (s.state == SnapshotState::kRemoving) {
+    return notFound("Snapshot " + std::string(id) + " not found");
+  }
+  if (s.state == SnapshotState::kActive) {
+    return invalidArgument("Snapshot " + s.id + " is already active");
+  }
+  if (s.state != SnapshotState::kInactive) {
+    return invalidArgument("Snapshot " + s.id + " cannot be activated - it is in " +
+                           std::string(meta::snapshotStateName(s.state)) + " state");
+  }
+  if (impl_->clock.now() - s.updated_at < options_.reactivation_cooldown) {
+    return invalidArgument(
+        "Snapshot deactivation is still in progress. Please try again in a few minutes.");
+  }
+  bool suspended = false;
+  std::string reason;
+  meta::OrganizationLimits limits = impl_->orgLimits(caller.organization_id, &suspended, &reason);
+  if (suspended) {
+    return permissionDenied(reason.empty() ? "Organization is suspended"
+                                           : "Organization is suspended: " + reason);
+  }
+  CreateSnapshotRequest as_request;
+  as_request.cpu = s.cpu;
+  as_request.memory = s.mem;
+  as_request.disk = s.disk;
+  CAIRN_RETURN_IF_ERROR(checkSandboxLimits(as_request, impl_->sandboxLimits(limits)));
+  auto reservation = impl_->store.reserveSnapshotQuota(
+      caller.organization_id, limits.max_snapshots.value_or(options_.max_snapshots),
+      std::chrono::minutes(5));
+  if (!reservation.ok()) {
+    if (reservation.status().code() == StatusCode::kResourceExhausted) {
+      return invalidArgument(reservation.status().message());
+    }
+    return reservation.status();
+  }
+  meta::SnapshotUpdate u;
+  u.last_used_at = impl_->clock.now();
+  auto moved = impl_->transition(s.id, SnapshotState::kInactive, SnapshotState::kPending, u);
+  // Once pending the snapshot counts itself; the reservation only covered the race.
+  Status released = impl_->store.releaseQuotaReservation(reservation->id);
+  (void)released;
+  if (!moved.ok()) {
+    if (moved.status().code() == StatusCode::kFailedPrecondition) {
+      return invalidArgument("Snapshot " + s.id + " cannot be activated - it changed state");
+    }
+    return moved.status();
+  }
+  meta::JobSpec job;
+  job.kind = moved->build_info ? std::string(kBuildJob) : std::string(kPullJob);
+  job.payload = jobPayload(*moved).dump();
+  job.snapshot_id = moved->id;
+  auto enqueued = impl_->store.enqueueJob(job);
+  if (!enqueued.ok()) {
+    Status st =
+        impl_->failSnapshot(moved->id, SnapshotState::kPending,
+                            "Could not queue the snapshot job: " + enqueued.status().message());
+    (void)st;
+  }
+  impl_->wakeWorkers();
+  return moved;
+}
+
+Status SnapshotService::deactivate(const Caller& caller, std::string_view id) {
+  CAIRN_RETURN_IF_ERROR(requirePermission(caller, meta::kPermissionWriteSnapshots));
+  CAIRN_RETURN_IF_ERROR(requireUuid(id));
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(
+        auto s, meta::getSnapshotForOrganization(impl_->store, caller.organization_id, id));
+    if (s.state == SnapshotState::kInactive) return okStatus();
+    if (s.state == SnapshotState::kRemoving) {
+      return notFound("Snapshot " + std::string(id) + " not found");
+    }
+    auto moved = impl_->transition(s.id, s.state, SnapshotState::kInactive, {});
+    if (moved.ok()) return okStatus();
+    if (moved.status().code() != StatusCode::kFailedPrecondition) return moved.status();
+  }
+  return unavailable("Snapshot " + std::string(id) + " changed state repeatedly; try again");
+}
+
+// --- logs ------------------------------------------------------------------------------------
+
+Result<Snapshot> SnapshotService::getForBuildLogs(const Caller& caller, std::string_view id) {
+  CAIRN_ASSIGN_OR_RETURN(auto s, meta::resolveSnapshot(impl_->store, caller.organization_id, id));
+  if (!s.build_info) return notFound("Snapshot " + std::string(id) + " has no build info");
+  return s;
+}
+
+Result<LogChunk> SnapshotService::readLogs(const Caller& caller, std::string_view id,
+                                           std::uint64_t offset, std::size_t max_bytes) {
+  CAIRN_ASSIGN_OR_RETURN(auto s, meta::resolveSnapshot(impl_->store, caller.organization_id, id));
+  // State first, bytes second: a state that is already terminal means the writer had closed
+  // the file, so what is read below is everything.
+  bool writing = isBuildState(s.state) || impl_->logOpen(s.id);
+  LogChunk chunk;
+  chunk.next_offset = offset;
+  UniqueFd fd(::open(impl_->logPath(s.id).c_str(), O_RDONLY | O_CLOEXEC));
+  std::uint64_t size = 0;
+  if (fd.get() >= 0) {
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat build log of " + s.id);
+    size = static_cast<std::uint64_t>(st.st_size);
+    if (offset < size) {
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(size - offset, max_bytes));
+      chunk.bytes.resize(want);
+      ssize_t n = ::pread(fd.get(), chunk.bytes.data(), want, static_cast<off_t>(offset));
+      if (n < 0) return errnoStatus(errno, "read build log of " + s.id);
+      chunk.bytes.resize(static_cast<std::size_t>(n));
+      chunk.next_offset = offset + static_cast<std::uint64_t>(n);
+    }
+  }
+  chunk.finished = !writing && chunk.next_offset >= size;
+  return chunk;
+}
+
+namespace {
+class WatchHandle final : public LogWatch {
+ public:
+  explicit WatchHandle(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  ~WatchHandle() override { cancel_(); }
+
+ private:
+  std::function<void()> cancel_;
+};
+}  // namespace
+
+Result<std::unique_ptr<LogWatch>> SnapshotService::watchLogs(const Caller& caller,
+                                                             std::string_view id,
+                                                             std::function<void()> notify) {
+  CAIRN_ASSIGN_OR_RETURN(auto s, meta::resolveSnapshot(impl_->store, caller.organization_id, id));
+  auto w = std::make_shared<Impl::Watcher>();
+  w->notify = std::move(notify);
+  {
+    std::lock_guard lock(impl_->watchers_mu);
+    impl_->watchers[s.id].push_back(w);
+  }
+  Impl* impl = impl_.get();
+  std::string key = s.id;
+  auto cancel = [impl, key, w] {
+    {
+      std::lock_guard lock(impl->watchers_mu);
+      auto it = impl->watchers.find(key);
+      if (it != impl->watchers.end()) {
+        auto& v = it->second;
+        v.erase(std::remove(v.begin(), v.end(), w), v.end());
+        if (v.empty()) impl->watchers.erase(it);
+      }
+    }
+    std::lock_guard lock(w->mu);  // waits for a running callback
+    w->active = false;
+  };
+  return std::unique_ptr<LogWatch>(std::make_unique<WatchHandle>(std::move(cancel)));
+}
+
+// --- DTO -------------------------------------------------------------------------------------
+
+OrderedJson toJson(const meta::Snapshot& s) {
+  OrderedJson j;
+  j["id"] = s.id;
+  j["organizationId"] = s.organization_id ? OrderedJson(*s.organization_id) : OrderedJson();
+  j["general"] = s.general;
+  j["name"] = s.name;
+  j["imageName"] = s.image_name;
+  j["state"] = std::string(meta::snapshotStateName(s.state));
+  j["size"] =
+      s.size_bytes ? OrderedJson(static_cast<double>(*s.size_bytes) / kBytesPerGb) : OrderedJson();
+  j["entrypoint"] = s.entrypoint ? OrderedJson(*s.entrypoint) : OrderedJson();
+  j["cpu"] = s.cpu;
+  j["gpu"] = s.gpu;
+  if (s.gpu_type) j["gpuType"] = *s.gpu_type;
+  j["mem"] = s.mem;
+  j["disk"] = s.disk;
+  j["errorReason"] = s.error_reason ? OrderedJson(*s.error_reason) : OrderedJson();
+  j["createdAt"] = formatRfc3339(s.created_at);
+  j["updatedAt"] = formatRfc3339(s.updated_at);
+  j["lastUsedAt"] = s.last_used_at ? OrderedJson(formatRfc3339(*s.last_used_at)) : OrderedJson();
+  if (s.build_info) {
+    OrderedJson b;
+    b["dockerfileContent"] = s.build_info->dockerfile_content;
+    b["contextHashes"] = s.build_info->context_hashes;
+    b["createdAt"] = formatRfc3339(s.build_info->created_at);
+    b["updatedAt"] = formatRfc3339(s.build_info->updated_at);
+    b["snapshotRef"] = s.build_info->snapshot_ref;
+    j["buildInfo"] = std::move(b);
+  }
+  j["regionIds"] = s.region_ids;
+  if (s.initial_runner_id) j["initialRunnerId"] = *s.initial_runner_id;
+  if (s.ref) j["ref"] = *s.ref;
+  if (s.sandbox_class) j["sandboxClass"] = *s.sandbox_class;
+  j["sourceSandboxId"] = s.source_sandbox_id ? OrderedJson(*s.source_sandbox_id) : OrderedJson();
+  return j;
+}
+
+OrderedJson toJson(const SnapshotListPage& page) {
+  OrderedJson items = OrderedJson::array();
+  for (const auto& s : page.items)
+    items.push_back(toJson(s));
+  OrderedJson j;
+  j["items"] = std::move(items);
+  j["total"] = page.total;
+  j["page"] = page.page;
+  j["totalPages"] = page.total_pages;
+  return j;
+}
+
+}  // namespace cairn::service
