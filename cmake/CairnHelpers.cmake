@@ -1,9 +1,11 @@
 # Warnings and sanitizers apply to Cairn's own targets only, never to third-party code.
-set(CAIRN_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+set(CAIRN_WARNINGS -Wall -Wextra -Wpedantic -Wnon-virtual-dtor
     -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
     -Wimplicit-fallthrough)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-  list(APPEND CAIRN_WARNINGS -Wno-maybe-uninitialized)
+  list(APPEND CAIRN_WARNINGS -Wshadow=local -Wno-maybe-uninitialized)
+else()
+  list(APPEND CAIRN_WARNINGS -Wshadow-uncaptured-local)
 endif()
 if(CAIRN_WERROR)
   list(APPEND CAIRN_WARNINGS -Werror)

@@ -1,0 +1,104 @@
+// The build engine: a Dockerfile and a context directory in, a tagged OCI image out.
+//
+//   parse (dockerfile/) → plan stages (plan.h) → for each needed stage, each step:
+//     cache key → hit: reuse the layer directory (no copy, no tar)
+//               → miss: RUN under the OCI runtime on overlayfs / COPY into an overlay,
+//                       the upper dir becomes the layer (LayerStore::adoptDir)
+//   → export: config + manifest + zstd layers (each built layer compressed once, remembered by
+//     diff id) into the blob store → tag in the image catalog.
+//
+// Logs go to a LogSink in BuildKit's plain-progress style. A failed build returns a Status
+// whose message names the Dockerfile line, the instruction, the exit code and the last output
+// lines — the server uses it as the snapshot's errorReason.
+//
+//   ASSIGN_OR_RETURN(auto builder, Builder::open(options));
+//   RETURN_IF_ERROR(builder->recover());  // at process start: unmount/remove stale work
+//   ASSIGN_OR_RETURN(BuildResult r, builder->build(request, sink));
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cairn/build/cache_index.h"
+#include "cairn/build/progress.h"
+#include "cairn/common/status.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/oci/image.h"
+#include "cairn/runtime/container_spec.h"
+#include "cairn/runtime/executor.h"
+#include "cairn/store/blob_store.h"
+#include "cairn/store/layer_store.h"
+
+namespace cairn::build {
+
+//! Fetches an image that is not in the catalog (a registry pull) into the blob store and
+//! returns its manifest descriptor. Optional: without it, a missing base image is NotFound.
+using ImageFetcher =
+    std::function<Result<oci::Descriptor>(const std::string& reference, Progress& progress)>;
+
+struct BuilderOptions {
+  std::filesystem::path data_dir;
+  store::BlobStore* blobs = nullptr;      //!< required
+  store::LayerStore* layers = nullptr;    //!< required
+  oci::ImageCatalog* catalog = nullptr;   //!< required
+  runtime::Executor* executor = nullptr;  //!< required for RUN steps
+  ImageFetcher fetch;
+  std::uint64_t cache_budget_bytes = 20ull << 30;
+};
+
+struct BuildRequest {
+  std::string dockerfile;                      //!< the Dockerfile text
+  std::string dockerfile_name = "Dockerfile";  //!< for messages
+  std::filesystem::path context_dir;           //!< may be empty for Dockerfiles without COPY/ADD
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  bool no_cache = false;
+  runtime::NetworkMode network = runtime::NetworkMode::kDefault;
+  runtime::ResourceLimits limits;             //!< per RUN step
+  std::chrono::milliseconds step_timeout{0};  //!< per RUN step; 0 = none
+  std::vector<std::string> tags;              //!< names to tag the result with in the catalog
+  const runtime::CancelToken* cancel = nullptr;
+};
+
+struct BuildResult {
+  oci::Descriptor manifest;
+  oci::ImageConfig config;
+  std::uint64_t size_bytes = 0;  //!< sum of the image's compressed layer sizes
+  int steps = 0;
+  int cached_steps = 0;
+};
+
+class Builder {
+ public:
+  static Result<std::unique_ptr<Builder>> open(BuilderOptions options);
+  ~Builder();
+
+  //! Builds and tags. On failure the Status says what failed where; nothing stays mounted and
+  //! the build's work directory is removed.
+  Result<BuildResult> build(const BuildRequest& request, LogSink& log);
+
+  //! Cleans what a crashed process left: mounts and work dirs under <data>/work/builds,
+  //! staging layers, the executor's stale containers.
+  Status recover();
+
+  //! Evicts cache entries over the budget and collects layers nothing references any more
+  //! (neither the cache nor a catalog image).
+  Status collectGarbage();
+
+  CacheIndex& cache() { return *cache_; }
+
+ private:
+  explicit Builder(BuilderOptions options) : options_(std::move(options)) {}
+  struct Run;
+  friend struct Run;
+  BuilderOptions options_;
+  std::unique_ptr<CacheIndex> cache_;
+};
+
+}  // namespace cairn::build

@@ -1,0 +1,1031 @@
+#include "cairn/build/builder.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "cairn/build/copy.h"
+#include "cairn/build/plan.h"
+#include "cairn/build/rooted_fs.h"
+#include "cairn/common/crypto.h"
+#include "cairn/common/encoding.h"
+#include "cairn/common/fs.h"
+#include "cairn/common/json.h"
+#include "cairn/common/strings.h"
+#include "cairn/common/time.h"
+#include "cairn/common/uuid.h"
+#include "cairn/dockerfile/dockerignore.h"
+#include "cairn/dockerfile/instructions.h"
+#include "cairn/dockerfile/shell_lexer.h"
+#include "cairn/layer/apply.h"
+#include "cairn/layer/compression.h"
+#include "cairn/layer/stream.h"
+#include "cairn/oci/reference.h"
+#include "cairn/runtime/overlay.h"
+
+namespace cairn::build {
+namespace {
+
+namespace fs = std::filesystem;
+using dockerfile::Command;
+using dockerfile::EnvMap;
+
+//! One layer of an image being built.
+struct LayerRef {
+  Digest chain_id;
+  Digest diff_id;
+  std::optional<oci::Descriptor> blob;  //!< known blob (base image layers)
+};
+
+//! What a stage has built so far.
+struct StageState {
+  std::string key;  //!< cache key of the last step
+  std::vector<LayerRef> layers;
+  oci::ImageConfig config;
+  EnvMap args;                                //!< ARGs declared in this stage, with their values
+  std::vector<std::string> onbuild_triggers;  //!< from the base image, to run first
+};
+
+std::string hashKey(std::initializer_list<std::string_view> parts) {
+  Sha256 h;
+  for (std::string_view p : parts) {
+    h.update(std::to_string(p.size()));
+    h.update(":");
+    h.update(p);
+  }
+  return h.finishHex();
+}
+
+Digest topChain(const StageState& s) {
+  return s.layers.empty() ? Digest() : s.layers.back().chain_id;
+}
+
+oci::ContainerConfig& cfg(StageState& s) {
+  if (!s.config.config) s.config.config = oci::ContainerConfig{};
+  return *s.config.config;
+}
+
+EnvMap envMapOf(const std::vector<std::string>& env) {
+  EnvMap out;
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos)
+      out[kv] = "";
+    else
+      out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+void setEnv(std::vector<std::string>& env, const std::string& key, const std::string& value) {
+  for (auto& kv : env) {
+    if (kv.compare(0, key.size() + 1, key + "=") == 0) {
+      kv = key + "=" + value;
+      return;
+    }
+  }
+  env.push_back(key + "=" + value);
+}
+
+//! The environment words are expanded in: build args, overridden by ENV (as BuildKit does).
+EnvMap expansionEnv(StageState& s) {
+  EnvMap env = s.args;
+  for (auto& [k, v] : envMapOf(cfg(s).env))
+    env[k] = v;
+  return env;
+}
+
+std::string joinPath(const std::string& base, const std::string& p) {
+  if (!p.empty() && p[0] == '/') return p;
+  return (base.empty() ? std::string("/") : base) + (base.ends_with("/") ? "" : "/") + p;
+}
+
+Status lineError(const Command& c, const Status& s) {
+  return Status(s.code(),
+                "line " + std::to_string(c.start_line) + ": " + c.name + ": " + s.message());
+}
+
+//! Copies etc/passwd and etc/group of a layer stack (newest layer that has them) into `dir`,
+//! so that names can be resolved without mounting.
+Status materializeEtc(const std::vector<fs::path>& lowers_newest_first, const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir / "etc", ec);
+  for (const char* name : {"passwd", "group"}) {
+    for (const auto& lower : lowers_newest_first) {
+      fs::path f = lower / "etc" / name;
+      struct stat st {};
+      if (::lstat(f.c_str(), &st) == 0) {
+        if (S_ISREG(st.st_mode))
+          fs::copy_file(f, dir / "etc" / name, fs::copy_options::overwrite_existing, ec);
+        break;  // a whiteout (char device) or anything else hides lower copies
+      }
+    }
+  }
+  return okStatus();
+}
+
+//! A mounted overlay that is unmounted (and its dirs removed) when it goes away.
+class ScopedMount {
+ public:
+  ScopedMount() = default;
+  explicit ScopedMount(fs::path target) : target_(std::move(target)) {}
+  ScopedMount(ScopedMount&& o) noexcept : target_(std::move(o.target_)) { o.target_.clear(); }
+  ScopedMount& operator=(ScopedMount&& o) noexcept {
+    release();
+    target_ = std::move(o.target_);
+    o.target_.clear();
+    return *this;
+  }
+  ~ScopedMount() { release(); }
+  const fs::path& path() const { return target_; }
+
+ private:
+  void release() {
+    if (target_.empty()) return;
+    (void)runtime::unmountReliably(target_);
+    std::error_code ec;
+    fs::remove(target_, ec);
+    target_.clear();
+  }
+  fs::path target_;
+};
+
+std::string commandDisplay(const Command& c) {
+  std::string s = c.original;
+  auto nl = s.find('\n');
+  if (nl != std::string::npos) s = s.substr(0, nl);
+  return std::string(trimSpace(s));
+}
+
+}  // namespace
+
+// One build: holds the per-build state (work dir, progress, stage results).
+struct Builder::Run {
+  Builder& b;
+  const BuildRequest& req;
+  Progress progress;
+  fs::path work;
+  BuildPlan plan;
+  std::map<int, StageState> done;  // finished stages by index
+  std::optional<dockerfile::DockerIgnore> ignore;
+  UniqueFd context_fd;
+  int steps = 0;
+  int cached = 0;
+  int mount_seq = 0;
+
+  Run(Builder& builder, const BuildRequest& request, LogSink& log)
+      : b(builder), req(request), progress(log) {}
+
+  ~Run() {
+    if (!work.empty()) {
+      (void)runtime::unmountAllUnder(work);
+      std::error_code ec;
+      fs::remove_all(work, ec);
+    }
+  }
+
+  bool cancelled() const { return req.cancel && req.cancel->cancelled(); }
+
+  Result<fs::path> newDir(const std::string& name) {
+    fs::path p = work / (name + "-" + std::to_string(++mount_seq));
+    std::error_code ec;
+    fs::create_directories(p, ec);
+    if (ec) return internalError("create " + p.string() + ": " + ec.message());
+    return p;
+  }
+
+  // Mounts the stage's layers read-only (or with an upper for writing) and returns the mount.
+  Result<ScopedMount> mountLayers(const StageState& s, const fs::path& upper, const fs::path& wd) {
+    std::vector<fs::path> lowers;
+    if (!s.layers.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(lowers, b.options_.layers->lowerDirs(topChain(s)));
+    }
+    if (lowers.empty() || (upper.empty() && lowers.size() < 2)) {
+      CAIRN_ASSIGN_OR_RETURN(fs::path empty, newDir("empty"));
+      lowers.push_back(empty);
+    }
+    CAIRN_ASSIGN_OR_RETURN(lowers,
+                           runtime::flattenLowers(lowers, b.options_.data_dir / "merged-lowers"));
+    CAIRN_ASSIGN_OR_RETURN(fs::path target, newDir("mnt"));
+    runtime::OverlayMount m{lowers, upper, wd};
+    CAIRN_RETURN_IF_ERROR(runtime::mountOverlay(m, target));
+    return ScopedMount(target);
+  }
+
+  // ---- bases --------------------------------------------------------------------------
+
+  Result<StageState> imageState(const std::string& reference) {
+    auto entry = b.options_.catalog->get(reference);
+    oci::Descriptor manifest_desc;
+    if (entry.ok()) {
+      manifest_desc = entry->descriptor;
+    } else if (b.options_.fetch) {
+      CAIRN_ASSIGN_OR_RETURN(manifest_desc, b.options_.fetch(reference, progress));
+    } else {
+      return notFound("image \"" + reference +
+                      "\" is not in the local store (pull it with `cairn image pull` or import "
+                      "one with `cairn base bootstrap`)");
+    }
+    CAIRN_ASSIGN_OR_RETURN(oci::LoadedImage image,
+                           oci::loadImage(*b.options_.blobs, manifest_desc));
+    if (image.config.diff_ids.size() != image.manifest.layers.size()) {
+      return invalidArgument("image \"" + reference + "\": config has " +
+                             std::to_string(image.config.diff_ids.size()) + " diff ids for " +
+                             std::to_string(image.manifest.layers.size()) + " layers");
+    }
+    StageState s;
+    s.config = image.config;
+    s.key = hashKey({"image", manifest_desc.digest.str()});
+    Digest parent;
+    for (std::size_t i = 0; i < image.manifest.layers.size(); ++i) {
+      const auto& layer = image.manifest.layers[i];
+      const Digest& diff = image.config.diff_ids[i];
+      Digest chain = parent.empty() ? diff : Digest::ofBytes(parent.str() + " " + diff.str());
+      if (!b.options_.layers->info(chain).ok()) {
+        CAIRN_ASSIGN_OR_RETURN(
+            store::LayerInfo info,
+            b.options_.layers->importBlob(*b.options_.blobs, layer.digest, parent, diff));
+        chain = info.chain_id;
+      }
+      s.layers.push_back({chain, diff, layer});
+      parent = chain;
+    }
+    if (s.config.config) {
+      s.onbuild_triggers = s.config.config->on_build;
+      s.config.config->on_build.clear();
+    }
+    return s;
+  }
+
+  Result<StageState> baseState(const PlannedStage& p) {
+    switch (p.base.kind) {
+      case BaseKind::kScratch: {
+        StageState s;
+        s.config.architecture = "amd64";
+        s.config.os = "linux";
+        s.config.config = oci::ContainerConfig{};
+        s.config.config->env = {
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+        s.key = hashKey({"scratch"});
+        return s;
+      }
+      case BaseKind::kStage: {
+        auto it = done.find(p.base.stage);
+        if (it == done.end()) return internalError("stage built out of order");
+        StageState s = it->second;
+        s.args.clear();
+        return s;
+      }
+      case BaseKind::kImage:
+        return imageState(p.base.image);
+    }
+    return internalError("unknown base kind");
+  }
+
+  // ---- steps --------------------------------------------------------------------------
+
+  // Runs `fill` against a fresh upper dir over the stage (mounted at `mnt` for COPY-style work
+  // or given as lowers to the runtime for RUN), then adopts the upper as the step's layer.
+  Status commitLayer(StageState& s, const std::string& key, const fs::path& upper) {
+    CAIRN_ASSIGN_OR_RETURN(store::LayerInfo info, b.options_.layers->adoptDir(topChain(s), upper));
+    s.layers.push_back({info.chain_id, info.diff_id, std::nullopt});
+    s.key = key;
+    if (!req.no_cache) {
+      CAIRN_RETURN_IF_ERROR(b.cache_->put(key, {info.chain_id, info.diff_id, info.size}));
+    }
+    return okStatus();
+  }
+
+  // A cache hit: the layer exists and is reused as is.
+  Result<bool> tryCache(StageState& s, const std::string& key, Progress::VertexId v) {
+    if (req.no_cache) return false;
+    CAIRN_ASSIGN_OR_RETURN(auto entry, b.cache_->lookup(key));
+    if (!entry) return false;
+    auto info = b.options_.layers->info(entry->chain_id);
+    if (!info.ok() || info->parent != topChain(s)) {
+      (void)b.cache_->remove(key);
+      return false;
+    }
+    s.layers.push_back({entry->chain_id, entry->diff_id, std::nullopt});
+    s.key = key;
+    progress.cached(v);
+    ++cached;
+    return true;
+  }
+
+  void history(StageState& s, const std::string& created_by, bool empty_layer) {
+    oci::HistoryEntry h;
+    h.created = formatRfc3339(std::chrono::system_clock::now());
+    h.created_by = created_by;
+    h.comment = "buildkit.dockerfile.v0";
+    h.empty_layer = empty_layer;
+    s.config.history.push_back(std::move(h));
+  }
+
+  Result<runtime::ResolvedUser> resolveUserIn(const StageState& s, const std::string& user) {
+    if (user.empty()) return runtime::ResolvedUser{};
+    std::vector<fs::path> lowers;
+    if (!s.layers.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(lowers, b.options_.layers->lowerDirs(topChain(s)));
+    }
+    CAIRN_ASSIGN_OR_RETURN(fs::path etc, newDir("etc"));
+    CAIRN_RETURN_IF_ERROR(materializeEtc(lowers, etc));
+    return runtime::resolveUser(etc, user);
+  }
+
+  Status runStep(StageState& s, const dockerfile::RunCommand& run, Progress::VertexId v) {
+    EnvMap env = expansionEnv(s);
+    std::vector<std::string> args;
+    std::string created_by;
+    std::optional<std::string> stdin_data;
+    const auto& shell = cfg(s).shell ? *cfg(s).shell : std::vector<std::string>{"/bin/sh", "-c"};
+    if (run.cmd.prepend_shell) {
+      std::string line = run.cmd.args.empty() ? "" : run.cmd.args[0];
+      if (!run.cmd.files.empty()) {
+        // `RUN <<EOF` alone runs the heredoc as the script; `RUN cmd <<EOF` feeds it on stdin.
+        std::string marker = std::string(trimSpace(line));
+        if (marker.starts_with("<<")) {
+          line = run.cmd.files[0].data;
+        } else {
+          stdin_data = run.cmd.files[0].data;
+        }
+      }
+      args = shell;
+      args.push_back(line);
+      created_by = "RUN " + joinStrings(args, " ") + " # buildkit";
+    } else {
+      args = run.cmd.args;
+      created_by = "RUN " + joinStrings(args, " ") + " # buildkit";
+    }
+    if (args.empty()) return invalidArgument("RUN needs a command");
+
+    // The process environment: the image's ENV plus the build args ENV does not override.
+    std::vector<std::string> proc_env = cfg(s).env;
+    EnvMap image_env = envMapOf(cfg(s).env);
+    for (const auto& [k, val] : s.args) {
+      if (!image_env.count(k)) proc_env.push_back(k + "=" + val);
+    }
+    runtime::NetworkMode network = req.network;
+    if (run.network == dockerfile::NetworkMode::kNone) network = runtime::NetworkMode::kNone;
+    if (run.network == dockerfile::NetworkMode::kHost) network = runtime::NetworkMode::kHost;
+
+    std::string mounts_key;
+    for (const auto& m : run.mounts)
+      mounts_key +=
+          std::string(dockerfile::mountTypeName(m.type)) + ":" + m.target + ":" + m.cache_id + ";";
+    std::string key =
+        hashKey({"run", s.key, joinStrings(args, "\x1f"), joinStrings(proc_env, "\x1f"),
+                 cfg(s).working_dir, cfg(s).user, stdin_data.value_or(""),
+                 std::string(runtime::networkModeName(network)), mounts_key});
+    CAIRN_ASSIGN_OR_RETURN(bool hit, tryCache(s, key, v));
+    if (hit) {
+      history(s, created_by, false);
+      return okStatus();
+    }
+
+    CAIRN_ASSIGN_OR_RETURN(runtime::ResolvedUser user, resolveUserIn(s, cfg(s).user));
+    CAIRN_ASSIGN_OR_RETURN(fs::path upper, newDir("upper"));
+    CAIRN_ASSIGN_OR_RETURN(fs::path wd, newDir("overlay-work"));
+    runtime::ContainerSpec spec;
+    if (!s.layers.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(spec.rootfs.lower_dirs, b.options_.layers->lowerDirs(topChain(s)));
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(fs::path empty, newDir("empty"));
+      spec.rootfs.lower_dirs = {empty};
+    }
+    spec.rootfs.upper_dir = upper;
+    spec.rootfs.work_dir = wd;
+    spec.process.args = args;
+    spec.process.env = proc_env;
+    spec.process.cwd = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
+    spec.process.uid = user.uid;
+    spec.process.gid = user.gid;
+    spec.process.additional_gids = user.additional_gids;
+    spec.network = network;
+    spec.limits = req.limits;
+    spec.timeout = req.step_timeout;
+    for (const auto& m : run.mounts) {
+      runtime::MountSpec ms;
+      ms.destination = joinPath(spec.process.cwd, m.target);
+      if (m.type == dockerfile::MountType::kCache) {
+        fs::path dir = b.options_.data_dir / "cache" / "mounts" /
+                       hexEncode(sha256(m.cache_id.empty() ? m.target : m.cache_id));
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        ms.source = dir.string();
+        ms.options = {"rbind", "rw"};
+      } else if (m.type == dockerfile::MountType::kTmpfs) {
+        ms.type = "tmpfs";
+        ms.source = "tmpfs";
+        ms.options = {"nosuid", "nodev"};
+      } else {
+        return invalidArgument(
+            "RUN --mount=type=" + std::string(dockerfile::mountTypeName(m.type)) +
+            " is not supported yet (cache and tmpfs are)");
+      }
+      spec.mounts.push_back(ms);
+    }
+
+    UniqueFd stdin_fd;
+    if (stdin_data) {
+      CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("stdin"));
+      CAIRN_RETURN_IF_ERROR(writeFileDurable(dir / "stdin", *stdin_data));
+      stdin_fd = UniqueFd(::open((dir / "stdin").c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    runtime::RunIo io;
+    io.on_line = [&](runtime::OutputStream, std::string_view line) {
+      progress.output(v, std::string(line) + "\n");
+    };
+    io.stdin_fd = stdin_fd.valid() ? stdin_fd.get() : -1;
+    io.cancel = req.cancel;
+    if (!b.options_.executor) return failedPrecondition("no OCI runtime configured for RUN steps");
+    auto result = b.options_.executor->run(spec, io);
+    if (!result.ok()) {
+      std::error_code ec;
+      fs::remove_all(upper, ec);
+      return result.status();
+    }
+    Status outcome = result->toStatus();
+    if (!outcome.ok()) {
+      std::error_code ec;
+      fs::remove_all(upper, ec);
+      std::string what = "process \"" + joinStrings(args, " ") +
+                         "\" did not complete successfully: " + outcome.message();
+      return Status(outcome.code() == StatusCode::kInternal ? StatusCode::kFailedPrecondition
+                                                            : outcome.code(),
+                    what);
+    }
+    CAIRN_RETURN_IF_ERROR(commitLayer(s, key, upper));
+    history(s, created_by, false);
+    return okStatus();
+  }
+
+  // The source tree of a COPY: the context, another stage, or an image.
+  struct SourceTree {
+    CopySourceRoot root;
+    ScopedMount mount;
+    UniqueFd fd;
+    std::string identity;  //!< for the cache key: "context" or the source's cache key
+  };
+
+  Result<SourceTree> sourceTree(const StageState& s, int stage_index, const std::string& from,
+                                const Command& c) {
+    (void)s;
+    SourceTree t;
+    if (from.empty()) {
+      if (!context_fd.valid()) {
+        return failedPrecondition("this build has no context directory to copy from");
+      }
+      t.root = CopySourceRoot{context_fd.get(), ignore ? &*ignore : nullptr, true};
+      t.identity = "context";
+      return t;
+    }
+    CAIRN_ASSIGN_OR_RETURN(StageRef ref,
+                           resolveFromReference(plan, stage_index, from, c.start_line));
+    StageState src;
+    if (ref.kind == BaseKind::kStage) {
+      auto it = done.find(ref.stage);
+      if (it == done.end()) return internalError("--from stage not built");
+      src = it->second;
+    } else if (ref.kind == BaseKind::kImage) {
+      CAIRN_ASSIGN_OR_RETURN(src, imageState(ref.image));
+    }
+    CAIRN_ASSIGN_OR_RETURN(t.mount, mountLayers(src, {}, {}));
+    t.fd = UniqueFd(::open(t.mount.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!t.fd.valid()) return errnoStatus(errno, "open " + t.mount.path().string());
+    t.root = CopySourceRoot{t.fd.get(), nullptr, false};
+    t.identity = src.key;
+    return t;
+  }
+
+  Status copyStep(StageState& s, int stage_index, const Command& c,
+                  const dockerfile::CopyCommand& copy, Progress::VertexId v) {
+    EnvMap env = expansionEnv(s);
+    dockerfile::ShellLexer lexer(plan.dockerfile.escape);
+    std::vector<std::string> sources;
+    for (const auto& src : copy.sources) {
+      CAIRN_ASSIGN_OR_RETURN(std::string e, lexer.processWord(src, env));
+      if (copy.is_add &&
+          (e.starts_with("http://") || e.starts_with("https://") || e.starts_with("git@"))) {
+        return invalidArgument("ADD of URLs is not supported yet: " + e);
+      }
+      sources.push_back(e);
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::string dest_raw, lexer.processWord(copy.dest, env));
+    std::string workdir = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
+    std::string dest = joinPath(workdir, dest_raw);
+    if ((dest_raw.ends_with("/") || dest_raw == "." || dest_raw.ends_with("/.")) &&
+        !dest.ends_with("/")) {
+      dest += "/";
+    }
+    std::string from;
+    if (!copy.from.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(from, lexer.processWord(copy.from, env));
+    }
+
+    CopyOptions options;
+    options.excludes = copy.excludes;
+    std::string chown;
+    if (!copy.chown.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(chown, lexer.processWord(copy.chown, env));
+      CAIRN_ASSIGN_OR_RETURN(runtime::ResolvedUser u, resolveUserIn(s, chown));
+      options.chown = Ownership{u.uid, u.gid};
+    }
+    if (!copy.chmod.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(options.chmod, parseChmod(copy.chmod));
+    }
+
+    CAIRN_ASSIGN_OR_RETURN(SourceTree tree, sourceTree(s, stage_index, from, c));
+    std::vector<SelectedSource> selected;
+    std::string content;
+    std::vector<std::pair<std::string, std::string>> inline_files;
+    if (!copy.source_contents.empty()) {
+      for (const auto& f : copy.source_contents) {
+        std::string data = f.data;
+        if (f.expand) {
+          CAIRN_ASSIGN_OR_RETURN(data, lexer.processWord(data, env));
+        }
+        inline_files.emplace_back(f.name, data);
+        content += f.name + "\x1f" + data + "\x1e";
+      }
+    }
+    if (!sources.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(selected, selectSources(tree.root, sources, copy.excludes));
+      CAIRN_ASSIGN_OR_RETURN(content, digestSources(tree.root, selected, copy.excludes));
+    }
+    std::string verb = copy.is_add ? "ADD" : "COPY";
+    std::string key = hashKey({"copy", s.key, verb, tree.identity, content, dest, chown, copy.chmod,
+                               joinStrings(copy.excludes, "\x1f")});
+    std::string created_by =
+        verb + " " + joinStrings(sources, " ") + " " + dest_raw + " # buildkit";
+    CAIRN_ASSIGN_OR_RETURN(bool hit, tryCache(s, key, v));
+    if (hit) {
+      history(s, created_by, false);
+      return okStatus();
+    }
+
+    CAIRN_ASSIGN_OR_RETURN(fs::path upper, newDir("upper"));
+    CAIRN_ASSIGN_OR_RETURN(fs::path wd, newDir("overlay-work"));
+    Status st = [&]() -> Status {
+      CAIRN_ASSIGN_OR_RETURN(ScopedMount mnt, mountLayers(s, upper, wd));
+      UniqueFd dest_fd(::open(mnt.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dest_fd.valid()) return errnoStatus(errno, "open " + mnt.path().string());
+      if (!selected.empty()) {
+        if (copy.is_add && selected.size() == 1 && !selected[0].is_dir) {
+          // ADD of a local archive extracts it; other files are copied like COPY.
+          auto extracted = maybeExtract(tree.root, selected[0], dest_fd.get(), dest, options);
+          if (!extracted.ok()) return extracted.status();
+          if (*extracted) return okStatus();
+        }
+        CAIRN_RETURN_IF_ERROR(
+            copySources(tree.root, selected, dest_fd.get(), dest, options).status());
+      }
+      for (const auto& [name, data] : inline_files) {
+        std::string path = dest.ends_with("/") || inline_files.size() > 1 ? dest + name : dest;
+        auto [parent, leaf] = splitParent(cleanAbsolutePath(path));
+        CAIRN_ASSIGN_OR_RETURN(UniqueFd dir,
+                               mkdirAllInRoot(dest_fd.get(), parent, 0755, options.chown));
+        UniqueFd out(::openat(dir.get(), leaf.c_str(),
+                              O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!out.valid()) return errnoStatus(errno, "create " + path);
+        CAIRN_RETURN_IF_ERROR(writeAll(out.get(), data));
+        if (options.chown) (void)::fchown(out.get(), options.chown->uid, options.chown->gid);
+        (void)::fchmod(out.get(), options.chmod.value_or(0644));
+      }
+      return okStatus();
+    }();
+    if (!st.ok()) {
+      std::error_code ec;
+      fs::remove_all(upper, ec);
+      return st;
+    }
+    CAIRN_RETURN_IF_ERROR(commitLayer(s, key, upper));
+    history(s, created_by, false);
+    return okStatus();
+  }
+
+  // ADD's archive rule: a local tar (plain, gzip, zstd, …) is extracted into dest.
+  Result<bool> maybeExtract(const CopySourceRoot& root, const SelectedSource& src, int dest_root_fd,
+                            const std::string& dest, const CopyOptions& options) {
+    CAIRN_ASSIGN_OR_RETURN(UniqueFd in, openInRoot(root.dir_fd, src.path, O_RDONLY));
+    char magic[512] = {};
+    ssize_t n = ::pread(in.get(), magic, sizeof magic, 0);
+    if (n <= 0) return false;
+    std::string_view head(magic, static_cast<std::size_t>(n));
+    bool compressed = head.starts_with("\x1f\x8b") || head.starts_with("\x28\xb5\x2f\xfd") ||
+                      head.starts_with(
+                          "\xfd"
+                          "7zXZ") ||
+                      head.starts_with("BZh");
+    bool tar = n >= 262 && std::string_view(magic + 257, 5) == "ustar";
+    if (!compressed && !tar) return false;
+    CAIRN_ASSIGN_OR_RETURN(UniqueFd dir, mkdirAllInRoot(dest_root_fd, dest, 0755, options.chown));
+    layer::FdSource source(in.get());
+    auto decompressed = layer::makeAutoDecompressor(&source);
+    if (!decompressed.ok()) return false;
+    layer::ApplyOptions apply;
+    apply.whiteouts = layer::WhiteoutMode::kFlatten;
+    apply.devices = layer::DevicePolicy::kSkip;
+    auto report =
+        layer::applyLayerTar(**decompressed, "/proc/self/fd/" + std::to_string(dir.get()), apply);
+    if (!report.ok()) {
+      // Not a tar after all (a gzip'd single file): ADD copies it as is.
+      if (tar) return report.status();
+      return false;
+    }
+    return true;
+  }
+
+  Status workdirStep(StageState& s, const Command& c, const dockerfile::WorkdirCommand& w,
+                     Progress::VertexId v) {
+    (void)c;
+    dockerfile::ShellLexer lexer(plan.dockerfile.escape);
+    CAIRN_ASSIGN_OR_RETURN(std::string path, lexer.processWord(w.path, expansionEnv(s)));
+    std::string wd =
+        cleanAbsolutePath(joinPath(cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir, path));
+    cfg(s).working_dir = wd;
+    // WORKDIR creates the directory (owned by the current USER), as a layer, like BuildKit.
+    std::string key = hashKey({"workdir", s.key, wd, cfg(s).user});
+    CAIRN_ASSIGN_OR_RETURN(bool hit, tryCache(s, key, v));
+    if (hit) {
+      history(s, "WORKDIR " + wd, false);
+      return okStatus();
+    }
+    CAIRN_ASSIGN_OR_RETURN(runtime::ResolvedUser user, resolveUserIn(s, cfg(s).user));
+    CAIRN_ASSIGN_OR_RETURN(fs::path upper, newDir("upper"));
+    CAIRN_ASSIGN_OR_RETURN(fs::path wdir, newDir("overlay-work"));
+    Status st = [&]() -> Status {
+      CAIRN_ASSIGN_OR_RETURN(ScopedMount mnt, mountLayers(s, upper, wdir));
+      UniqueFd root(::open(mnt.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!root.valid()) return errnoStatus(errno, "open " + mnt.path().string());
+      if (openInRoot(root.get(), wd, O_RDONLY | O_DIRECTORY).ok()) return okStatus();
+      std::optional<Ownership> owner;
+      if (!cfg(s).user.empty()) owner = Ownership{user.uid, user.gid};
+      return mkdirAllInRoot(root.get(), wd, 0755, owner).status();
+    }();
+    if (!st.ok()) {
+      std::error_code ec;
+      fs::remove_all(upper, ec);
+      return st;
+    }
+    CAIRN_RETURN_IF_ERROR(commitLayer(s, key, upper));
+    history(s, "WORKDIR " + wd, false);
+    return okStatus();
+  }
+
+  // Metadata instructions change the config only.
+  Status metaStep(StageState& s, const Command& c) {
+    dockerfile::ShellLexer lexer(plan.dockerfile.escape);
+    EnvMap env = expansionEnv(s);
+    auto expand = [&](const std::string& w) { return lexer.processWord(w, env); };
+    std::string created_by = commandDisplay(c);
+    auto& config = cfg(s);
+    if (const auto* e = std::get_if<dockerfile::EnvCommand>(&c.cmd)) {
+      std::string shown;
+      for (const auto& kv : e->env) {
+        CAIRN_ASSIGN_OR_RETURN(std::string value, lexer.processWord(kv.value, env));
+        setEnv(config.env, kv.key, value);
+        env[kv.key] = value;
+        shown += (shown.empty() ? "" : " ") + kv.key + "=" + value;
+      }
+      created_by = "ENV " + shown;
+    } else if (const auto* a = std::get_if<dockerfile::ArgCommand>(&c.cmd)) {
+      for (const auto& arg : a->args) {
+        std::optional<std::string> value;
+        if (auto it = req.build_args.find(arg.key); it != req.build_args.end()) {
+          value = it->second;
+        } else if (arg.value) {
+          CAIRN_ASSIGN_OR_RETURN(std::string v, expand(*arg.value));
+          value = v;
+        } else if (auto g = plan.global_args.find(arg.key); g != plan.global_args.end()) {
+          value = g->second;
+        }
+        if (value) s.args[arg.key] = *value;
+      }
+      s.key = hashKey({"arg", s.key, created_by,
+                       joinStrings(
+                           [&] {
+                             std::vector<std::string> v;
+                             for (auto& [k, val] : s.args)
+                               v.push_back(k + "=" + val);
+                             return v;
+                           }(),
+                           "\x1f")});
+      return okStatus();  // ARG leaves no history entry in BuildKit images
+    } else if (const auto* l = std::get_if<dockerfile::LabelCommand>(&c.cmd)) {
+      for (const auto& kv : l->labels) {
+        CAIRN_ASSIGN_OR_RETURN(std::string k, expand(kv.key));
+        CAIRN_ASSIGN_OR_RETURN(std::string val, expand(kv.value));
+        config.labels[k] = val;
+      }
+    } else if (const auto* u = std::get_if<dockerfile::UserCommand>(&c.cmd)) {
+      CAIRN_ASSIGN_OR_RETURN(config.user, expand(u->user));
+    } else if (const auto* x = std::get_if<dockerfile::ExposeCommand>(&c.cmd)) {
+      for (const auto& p : x->ports) {
+        CAIRN_ASSIGN_OR_RETURN(std::string port, expand(p));
+        for (const auto& one : splitString(port, ' ')) {
+          if (one.empty()) continue;
+          config.exposed_ports.insert(one.find('/') == std::string::npos ? one + "/tcp"
+                                                                         : toLowerAscii(one));
+        }
+      }
+    } else if (const auto* vol = std::get_if<dockerfile::VolumeCommand>(&c.cmd)) {
+      for (const auto& p : vol->volumes) {
+        CAIRN_ASSIGN_OR_RETURN(std::string path, expand(p));
+        if (trimSpace(path).empty())
+          return invalidArgument("VOLUME specified can not be an empty string");
+        config.volumes.insert(path);
+      }
+    } else if (const auto* ep = std::get_if<dockerfile::EntrypointCommand>(&c.cmd)) {
+      std::vector<std::string> args = ep->cmd.args;
+      if (ep->cmd.prepend_shell) {
+        std::vector<std::string> sh =
+            config.shell ? *config.shell : std::vector<std::string>{"/bin/sh", "-c"};
+        sh.insert(sh.end(), args.begin(), args.end());
+        args = sh;
+      }
+      config.entrypoint = args;
+      config.cmd.reset();  // ENTRYPOINT resets CMD inherited from the base, as Docker does
+    } else if (const auto* cm = std::get_if<dockerfile::CmdCommand>(&c.cmd)) {
+      std::vector<std::string> args = cm->cmd.args;
+      if (cm->cmd.prepend_shell) {
+        std::vector<std::string> sh =
+            config.shell ? *config.shell : std::vector<std::string>{"/bin/sh", "-c"};
+        sh.insert(sh.end(), args.begin(), args.end());
+        args = sh;
+      }
+      config.cmd = args;
+    } else if (const auto* sh = std::get_if<dockerfile::ShellCommand>(&c.cmd)) {
+      config.shell = sh->shell;
+    } else if (const auto* sig = std::get_if<dockerfile::StopSignalCommand>(&c.cmd)) {
+      CAIRN_ASSIGN_OR_RETURN(config.stop_signal, expand(sig->signal));
+    } else if (const auto* hc = std::get_if<dockerfile::HealthcheckCommand>(&c.cmd)) {
+      oci::Healthcheck h;
+      h.test = hc->test;
+      h.interval = hc->interval_ns;
+      h.timeout = hc->timeout_ns;
+      h.start_period = hc->start_period_ns;
+      h.start_interval = hc->start_interval_ns;
+      h.retries = hc->retries;
+      config.healthcheck = h;
+    } else if (const auto* ob = std::get_if<dockerfile::OnbuildCommand>(&c.cmd)) {
+      config.on_build.push_back(ob->expression);
+    } else if (const auto* m = std::get_if<dockerfile::MaintainerCommand>(&c.cmd)) {
+      s.config.author = m->maintainer;
+    }
+    // The key covers what the step changed (the config), never the history's timestamps.
+    oci::ImageConfig keyed = s.config;
+    keyed.history.clear();
+    keyed.created.clear();
+    s.key = hashKey({"meta", s.key, c.name, toJson(keyed).dump()});
+    history(s, created_by, true);
+    return okStatus();
+  }
+
+  Status step(StageState& s, int stage_index, const Command& c, const std::string& label) {
+    if (cancelled()) return cancelled_status();
+    Progress::VertexId v = progress.start(label);
+    ++steps;
+    const int cached_before = cached;
+    Status st;
+    if (const auto* run = std::get_if<dockerfile::RunCommand>(&c.cmd)) {
+      st = runStep(s, *run, v);
+    } else if (const auto* copy = std::get_if<dockerfile::CopyCommand>(&c.cmd)) {
+      st = copyStep(s, stage_index, c, *copy, v);
+    } else if (const auto* w = std::get_if<dockerfile::WorkdirCommand>(&c.cmd)) {
+      st = workdirStep(s, c, *w, v);
+    } else {
+      st = metaStep(s, c);
+      if (st.ok()) progress.done(v);
+      return st.ok() ? st : lineError(c, st);
+    }
+    if (!st.ok()) {
+      progress.error(v, st.message());
+      return lineError(c, st);
+    }
+    // A cache hit printed CACHED already; BuildKit prints no DONE after it.
+    if (cached == cached_before) progress.done(v);
+    return okStatus();
+  }
+
+  static Status cancelled_status() { return ::cairn::cancelled("build cancelled"); }
+
+  Status buildStage(int index) {
+    const PlannedStage& p = plan.stages[static_cast<std::size_t>(index)];
+    const auto& stage = plan.dockerfile.stages[static_cast<std::size_t>(index)];
+    std::string prefix = stage.name.empty() ? "" : p.name + " ";
+    int total = static_cast<int>(stage.commands.size()) + 1;
+    Progress::VertexId from_v = progress.start("[" + prefix + "1/" + std::to_string(total) + "] " +
+                                               std::string(trimSpace(stage.original)));
+    auto base = baseState(p);
+    if (!base.ok()) {
+      progress.error(from_v, base.status().message());
+      return Status(base.status().code(), "line " + std::to_string(stage.start_line) +
+                                              ": FROM: " + base.status().message());
+    }
+    StageState s = std::move(*base);
+    progress.done(from_v);
+    // ONBUILD triggers of the base image run first, in order.
+    for (const std::string& trigger : s.onbuild_triggers) {
+      auto parsed = dockerfile::parseDockerfileInstructions("FROM scratch\n" + trigger + "\n");
+      if (!parsed.ok() || parsed->stages.empty() || parsed->stages[0].commands.empty()) {
+        return invalidArgument("line " + std::to_string(stage.start_line) +
+                               ": invalid ONBUILD trigger in the base image: " + trigger);
+      }
+      Command c = parsed->stages[0].commands[0];
+      c.start_line = stage.start_line;
+      CAIRN_RETURN_IF_ERROR(step(s, index, c, "[" + prefix + "ONBUILD] " + trigger));
+    }
+    s.onbuild_triggers.clear();
+    int n = 1;
+    for (const Command& c : stage.commands) {
+      ++n;
+      std::string label =
+          "[" + prefix + std::to_string(n) + "/" + std::to_string(total) + "] " + commandDisplay(c);
+      CAIRN_RETURN_IF_ERROR(step(s, index, c, label));
+    }
+    done[index] = std::move(s);
+    return okStatus();
+  }
+
+  Result<BuildResult> exportImage(StageState& s) {
+    Progress::VertexId v = progress.start("exporting to image");
+    oci::Manifest manifest;
+    s.config.diff_ids.clear();
+    std::uint64_t size = 0;
+    for (auto& layer : s.layers) {
+      s.config.diff_ids.push_back(layer.diff_id);
+      if (!layer.blob) {
+        auto known = b.cache_->exported(layer.diff_id);
+        if (known.ok() && *known && b.options_.blobs->info((*known)->digest).ok()) {
+          oci::Descriptor d;
+          d.media_type = (*known)->media_type;
+          d.digest = (*known)->digest;
+          d.size = static_cast<std::int64_t>((*known)->size);
+          layer.blob = d;
+        } else {
+          CAIRN_ASSIGN_OR_RETURN(
+              layer::EncodedLayer enc,
+              store::exportDirToBlob(b.options_.layers->fsPath(layer.chain_id), *b.options_.blobs,
+                                     layer::Compression::kZstd));
+          if (enc.diff_id != layer.diff_id) {
+            return internalError("layer " + layer.chain_id.str() + " exported with diff id " +
+                                 enc.diff_id.str() + ", expected " + layer.diff_id.str());
+          }
+          oci::Descriptor d;
+          d.media_type = enc.media_type;
+          d.digest = enc.digest;
+          d.size = static_cast<std::int64_t>(enc.size);
+          layer.blob = d;
+          (void)b.cache_->putExported(layer.diff_id, {enc.digest, enc.size, enc.media_type});
+        }
+      }
+      manifest.layers.push_back(*layer.blob);
+      size += static_cast<std::uint64_t>(layer.blob->size);
+    }
+    s.config.created = formatRfc3339(std::chrono::system_clock::now());
+    if (s.config.architecture.empty()) s.config.architecture = "amd64";
+    if (s.config.os.empty()) s.config.os = "linux";
+    std::string config_json = toJson(s.config).dump();
+    CAIRN_ASSIGN_OR_RETURN(store::BlobInfo config_blob,
+                           store::writeBlob(*b.options_.blobs, config_json));
+    const Digest& config_digest = config_blob.digest;
+    manifest.config.media_type = std::string(oci::kMediaTypeOciConfig);
+    manifest.config.digest = config_digest;
+    manifest.config.size = static_cast<std::int64_t>(config_json.size());
+    std::string manifest_json = toJson(manifest).dump();
+    CAIRN_ASSIGN_OR_RETURN(store::BlobInfo manifest_blob,
+                           store::writeBlob(*b.options_.blobs, manifest_json));
+    const Digest& manifest_digest = manifest_blob.digest;
+    oci::Descriptor desc;
+    desc.media_type = std::string(oci::kMediaTypeOciManifest);
+    desc.digest = manifest_digest;
+    desc.size = static_cast<std::int64_t>(manifest_json.size());
+    for (const auto& tag : req.tags) {
+      CAIRN_RETURN_IF_ERROR(b.options_.catalog->tag(tag, desc, "build"));
+    }
+    progress.info(v, "writing image " + manifest_digest.str() + " done");
+    for (const auto& tag : req.tags)
+      progress.info(v, "naming to " + tag + " done");
+    progress.done(v);
+    BuildResult r;
+    r.manifest = desc;
+    r.config = s.config;
+    r.size_bytes = size;
+    return r;
+  }
+
+  Result<BuildResult> execute() {
+    std::string build_id = uuidV4();
+    work = b.options_.data_dir / "work" / "builds" / build_id;
+    std::error_code ec;
+    fs::create_directories(work, ec);
+    if (ec) return internalError("create " + work.string() + ": " + ec.message());
+
+    Progress::VertexId def =
+        progress.start("[internal] load build definition from " + req.dockerfile_name);
+    progress.info(def,
+                  "transferring dockerfile: " + std::to_string(req.dockerfile.size()) + "B done");
+    auto parsed = dockerfile::parseDockerfileInstructions(req.dockerfile);
+    if (!parsed.ok()) {
+      progress.error(def, parsed.status().message());
+      return parsed.status().withContext(req.dockerfile_name);
+    }
+    progress.done(def);
+    PlanOptions po;
+    po.build_args = req.build_args;
+    po.target = req.target;
+    auto planned = planBuild(std::move(*parsed), po);
+    if (!planned.ok()) return planned.status().withContext(req.dockerfile_name);
+    plan = std::move(*planned);
+    if (!plan.unused_build_args.empty()) {
+      progress.line(
+          "[Warning] One or more build-args [" +
+          joinStrings({plan.unused_build_args.begin(), plan.unused_build_args.end()}, " ") +
+          "] were not consumed");
+    }
+
+    if (!req.context_dir.empty()) {
+      Progress::VertexId ctx = progress.start("[internal] load .dockerignore");
+      context_fd = UniqueFd(::open(req.context_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!context_fd.valid()) {
+        progress.error(ctx, "cannot open the build context");
+        return errnoStatus(errno, "build context " + req.context_dir.string());
+      }
+      auto text = readFile(req.context_dir / ".dockerignore");
+      if (text.ok()) {
+        auto parsedIgnore = dockerfile::DockerIgnore::parse(*text);
+        if (!parsedIgnore.ok()) return parsedIgnore.status().withContext(".dockerignore");
+        ignore = std::move(*parsedIgnore);
+      }
+      progress.done(ctx);
+    }
+
+    for (int index : plan.order) {
+      Status st = buildStage(index);
+      if (!st.ok()) return st;
+    }
+    BuildResult r;
+    CAIRN_ASSIGN_OR_RETURN(r, exportImage(done[plan.target]));
+    r.steps = steps;
+    r.cached_steps = cached;
+    return r;
+  }
+};
+
+Result<std::unique_ptr<Builder>> Builder::open(BuilderOptions options) {
+  if (!options.blobs || !options.layers || !options.catalog) {
+    return invalidArgument("Builder needs a blob store, a layer store and a catalog");
+  }
+  std::unique_ptr<Builder> b(new Builder(std::move(options)));
+  CAIRN_ASSIGN_OR_RETURN(b->cache_, CacheIndex::open(b->options_.data_dir / "cache" / "index.db"));
+  return b;
+}
+
+Builder::~Builder() = default;
+
+Result<BuildResult> Builder::build(const BuildRequest& request, LogSink& log) {
+  Run run(*this, request, log);
+  auto result = run.execute();
+  if (!result.ok()) {
+    // BuildKit's closing line; the Status itself carries the details for errorReason.
+    std::string message = result.status().message();
+    run.progress.line("ERROR: failed to solve: " + message);
+    return result.status();
+  }
+  return result;
+}
+
+Status Builder::recover() {
+  fs::path builds = options_.data_dir / "work" / "builds";
+  std::error_code ec;
+  if (fs::exists(builds, ec)) {
+    CAIRN_RETURN_IF_ERROR(runtime::unmountAllUnder(builds));
+    fs::remove_all(builds, ec);
+    if (ec) return internalError("remove " + builds.string() + ": " + ec.message());
+  }
+  (void)options_.layers->cleanStaging(std::chrono::seconds(0));
+  if (options_.executor) CAIRN_RETURN_IF_ERROR(options_.executor->cleanupStale());
+  return okStatus();
+}
+
+Status Builder::collectGarbage() {
+  CAIRN_RETURN_IF_ERROR(cache_->evict(options_.cache_budget_bytes).status());
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Digest> live, cache_->liveChainIds());
+  CAIRN_ASSIGN_OR_RETURN(auto roots, options_.catalog->roots());
+  for (const auto& root : roots) {
+    auto image = oci::loadImage(*options_.blobs, root);
+    if (!image.ok()) continue;
+    Digest parent;
+    for (const auto& diff : image->config.diff_ids) {
+      parent = parent.empty() ? diff : Digest::ofBytes(parent.str() + " " + diff.str());
+    }
+    if (!parent.empty()) live.push_back(parent);
+  }
+  return options_.layers->collectGarbage(live).status();
+}
+
+}  // namespace cairn::build

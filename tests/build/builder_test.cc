@@ -1,0 +1,250 @@
+// The build engine end to end on a busybox image made by the test: RUN under crun on overlayfs,
+// COPY from the context and from stages, metadata, the step cache, failures. Needs root (CI is
+// root), crun or runc, and busybox-static.
+#include "cairn/build/builder.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../runtime/busybox_rootfs.h"
+#include "cairn/registry/transfer.h"
+#include "cairn/store/local_blob_store.h"
+#include "cairn/testing/status_matchers.h"
+
+namespace cairn::build {
+namespace {
+
+namespace fs = std::filesystem;
+using ::cairn::testing::StatusIs;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+class BuilderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "the build engine mounts overlayfs: needs root (CI is root)";
+    auto dir = TempDir::create("builder");
+    ASSERT_OK(dir);
+    tmp_ = std::make_unique<TempDir>(std::move(*dir));
+    data_ = tmp_->path() / "data";
+    ctx_ = tmp_->path() / "ctx";
+    fs::create_directories(ctx_);
+    ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
+    ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
+    ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
+    runtime::ExecutorOptions eo;
+    eo.work_root = data_ / "work" / "run";
+    ASSERT_OK_AND_ASSIGN(executor_, runtime::Executor::create(eo));
+    BuilderOptions bo;
+    bo.data_dir = data_;
+    bo.blobs = blobs_.get();
+    bo.layers = layers_.get();
+    bo.catalog = catalog_.get();
+    bo.executor = executor_.get();
+    ASSERT_OK_AND_ASSIGN(builder_, Builder::open(bo));
+    ASSERT_OK(builder_->recover());
+    importBusybox();
+  }
+
+  // A one-layer busybox image tagged "busybox:test".
+  void importBusybox() {
+    fs::path root = tmp_->path() / "busybox";
+    ASSERT_OK(runtime::testing::makeBusyboxRootfs(root));
+    ASSERT_OK_AND_ASSIGN(layer::EncodedLayer layer,
+                         store::exportDirToBlob(root, *blobs_, layer::Compression::kZstd));
+    oci::ImageConfig config;
+    config.architecture = "amd64";
+    config.os = "linux";
+    config.config = oci::ContainerConfig{};
+    config.config->env = {"PATH=/bin"};
+    config.config->cmd = std::vector<std::string>{"sh"};
+    config.diff_ids = {layer.diff_id};
+    std::string config_json = oci::toJson(config).dump();
+    ASSERT_OK_AND_ASSIGN(auto config_blob, store::writeBlob(*blobs_, config_json));
+    oci::Manifest m;
+    m.config.media_type = std::string(oci::kMediaTypeOciConfig);
+    m.config.digest = config_blob.digest;
+    m.config.size = static_cast<std::int64_t>(config_json.size());
+    oci::Descriptor ld;
+    ld.media_type = layer.media_type;
+    ld.digest = layer.digest;
+    ld.size = static_cast<std::int64_t>(layer.size);
+    m.layers = {ld};
+    std::string mj = oci::toJson(m).dump();
+    ASSERT_OK_AND_ASSIGN(auto mb, store::writeBlob(*blobs_, mj));
+    oci::Descriptor md;
+    md.media_type = std::string(oci::kMediaTypeOciManifest);
+    md.digest = mb.digest;
+    md.size = static_cast<std::int64_t>(mj.size());
+    ASSERT_OK(catalog_->tag("busybox:test", md));
+  }
+
+  void write(const std::string& rel, const std::string& content) {
+    fs::create_directories((ctx_ / rel).parent_path());
+    std::ofstream(ctx_ / rel) << content;
+  }
+
+  Result<BuildResult> build(const std::string& dockerfile, const std::string& tag = "out:test",
+                            bool no_cache = false) {
+    BuildRequest req;
+    req.dockerfile = dockerfile;
+    req.context_dir = ctx_;
+    req.tags = {tag};
+    req.no_cache = no_cache;
+    req.network = runtime::NetworkMode::kNone;
+    log_ = std::make_unique<MemoryLogSink>();
+    return builder_->build(req, *log_);
+  }
+
+  // Flattens the built image into a directory to look at its files.
+  fs::path unpack(const BuildResult& r) {
+    fs::path root = tmp_->path() / ("rootfs-" + std::to_string(++unpacked_));
+    fs::create_directories(root);
+    auto image = oci::loadImage(*blobs_, r.manifest);
+    EXPECT_OK(image);
+    EXPECT_OK(registry::unpackImage(*blobs_, image->manifest, image->config, root));
+    return root;
+  }
+
+  std::string log() const { return log_ ? log_->contents() : ""; }
+
+  std::unique_ptr<TempDir> tmp_;
+  fs::path data_, ctx_;
+  std::unique_ptr<store::LocalBlobStore> blobs_;
+  std::unique_ptr<store::LayerStore> layers_;
+  std::unique_ptr<oci::ImageCatalog> catalog_;
+  std::unique_ptr<runtime::Executor> executor_;
+  std::unique_ptr<Builder> builder_;
+  std::unique_ptr<MemoryLogSink> log_;
+  int unpacked_ = 0;
+};
+
+const char* kDockerfile =
+    "FROM busybox:test\n"
+    "RUN echo built > /built.txt && mkdir -p /gone && echo x > /gone/f\n"
+    "ENV GREETING=hello\n"
+    "WORKDIR /app\n"
+    "COPY a.txt ./\n"
+    "COPY src/ /app/src/\n"
+    "RUN rm -rf /gone && echo \"$GREETING\" > /app/env.txt\n"
+    "USER app\n"
+    "EXPOSE 8080\n"
+    "LABEL org.example=yes\n"
+    "ENTRYPOINT [\"sh\", \"-c\"]\n"
+    "CMD [\"echo hi\"]\n";
+
+TEST_F(BuilderTest, BuildsFilesAndConfig) {
+  write("a.txt", "A\n");
+  write("src/main.sh", "echo main\n");
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(kDockerfile));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "built.txt"), "built\n");
+  EXPECT_EQ(*readFile(root / "app/a.txt"), "A\n");
+  EXPECT_EQ(*readFile(root / "app/src/main.sh"), "echo main\n");
+  EXPECT_EQ(*readFile(root / "app/env.txt"), "hello\n");
+  EXPECT_FALSE(fs::exists(root / "gone"));  // a whiteout from the later RUN
+  const auto& c = *r.config.config;
+  EXPECT_THAT(c.env, Contains("GREETING=hello"));
+  EXPECT_EQ(c.working_dir, "/app");
+  EXPECT_EQ(c.user, "app");
+  EXPECT_THAT(c.exposed_ports, Contains("8080/tcp"));
+  EXPECT_EQ(c.labels.at("org.example"), "yes");
+  EXPECT_EQ(*c.entrypoint, (std::vector<std::string>{"sh", "-c"}));
+  EXPECT_EQ(*c.cmd, (std::vector<std::string>{"echo hi"}));
+  EXPECT_EQ(r.config.diff_ids.size(), 6u);  // base + RUN + WORKDIR + 2 COPY + RUN
+  EXPECT_THAT(log(), HasSubstr("[2/12] RUN echo built"));
+  EXPECT_THAT(log(), HasSubstr("DONE"));
+  ASSERT_OK_AND_ASSIGN(auto entry, catalog_->get("out:test"));
+  EXPECT_EQ(entry.descriptor.digest, r.manifest.digest);
+}
+
+TEST_F(BuilderTest, RebuildIsFullyCachedAndAContentChangeRerunsFromThere) {
+  write("a.txt", "A\n");
+  write("src/main.sh", "echo main\n");
+  ASSERT_OK_AND_ASSIGN(BuildResult first, build(kDockerfile));
+  EXPECT_EQ(first.cached_steps, 0);
+
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build(kDockerfile));
+  EXPECT_EQ(again.cached_steps, 5);  // every filesystem step
+  EXPECT_EQ(again.config.diff_ids, first.config.diff_ids);
+  EXPECT_THAT(log(), HasSubstr("CACHED"));
+
+  // Only the mtime changes: still cached.
+  struct timespec times[2] = {{12345, 0}, {12345, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (ctx_ / "a.txt").c_str(), times, 0), 0);
+  ASSERT_OK_AND_ASSIGN(BuildResult touched, build(kDockerfile));
+  EXPECT_EQ(touched.cached_steps, 5);
+
+  // New content: that COPY and everything after it run again.
+  write("a.txt", "B\n");
+  ASSERT_OK_AND_ASSIGN(BuildResult changed, build(kDockerfile));
+  EXPECT_EQ(changed.cached_steps, 2);  // RUN + WORKDIR before the COPY
+  EXPECT_EQ(*readFile(unpack(changed) / "app/a.txt"), "B\n");
+
+  // A new Builder on the same data dir (a restart) still hits the cache.
+  BuilderOptions bo;
+  bo.data_dir = data_;
+  bo.blobs = blobs_.get();
+  bo.layers = layers_.get();
+  bo.catalog = catalog_.get();
+  bo.executor = executor_.get();
+  ASSERT_OK_AND_ASSIGN(builder_, Builder::open(bo));
+  ASSERT_OK_AND_ASSIGN(BuildResult restarted, build(kDockerfile));
+  EXPECT_EQ(restarted.cached_steps, 5);
+
+  ASSERT_OK_AND_ASSIGN(BuildResult nocache, build(kDockerfile, "out:test", /*no_cache=*/true));
+  EXPECT_EQ(nocache.cached_steps, 0);
+}
+
+TEST_F(BuilderTest, MultiStageCopiesFromAnEarlierStage) {
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test AS builder\n"
+                                            "RUN mkdir /out && echo artifact > /out/bin\n"
+                                            "FROM busybox:test AS unused\n"
+                                            "RUN false\n"
+                                            "FROM busybox:test\n"
+                                            "COPY --from=builder /out/bin /usr/local/bin/tool\n"));
+  EXPECT_EQ(*readFile(unpack(r) / "usr/local/bin/tool"), "artifact\n");
+  EXPECT_THAT(log(), ::testing::Not(HasSubstr("RUN false")));  // unused stage skipped
+}
+
+TEST_F(BuilderTest, FailingStepNamesLineExitCodeAndOutput) {
+  auto r = build("FROM busybox:test\nRUN echo first\nRUN echo oops-output && exit 3\n");
+  EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition,
+                          AllOf(HasSubstr("line 3"), HasSubstr("RUN"), HasSubstr("exit code 3"))));
+  EXPECT_THAT(log(), HasSubstr("oops-output"));
+  EXPECT_THAT(log(), HasSubstr("ERROR: "));
+  // Nothing is left mounted or in the work dir.
+  EXPECT_TRUE(!fs::exists(data_ / "work" / "builds") || fs::is_empty(data_ / "work" / "builds"));
+}
+
+TEST_F(BuilderTest, BadInputGetsClearErrors) {
+  EXPECT_THAT(build("FROM busybox:test\nCPY a b\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("did you mean COPY")));
+  EXPECT_THAT(build("FROM nothere:1\n"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("line 1: FROM")));
+  EXPECT_THAT(build("FROM busybox:test\nCOPY missing.txt /\n"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("line 2: COPY")));
+}
+
+TEST_F(BuilderTest, ChownByNameAndWorkdirOwner) {
+  write("f.txt", "f");
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
+                                            "COPY --chown=app:staff f.txt /data/f.txt\n"
+                                            "USER app\n"
+                                            "WORKDIR /home/app/work\n"));
+  fs::path root = unpack(r);
+  struct stat st {};
+  ASSERT_EQ(::stat((root / "data/f.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_gid, 50u);
+  ASSERT_EQ(::stat((root / "home/app/work").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);
+}
+
+}  // namespace
+}  // namespace cairn::build
