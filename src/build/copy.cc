@@ -330,7 +330,9 @@ struct Copier {
       if (!out.valid()) return errnoStatus(errno, "create " + dest_path);
       CAIRN_RETURN_IF_ERROR(
           copyFileData(in.get(), out.get(), static_cast<std::uint64_t>(st.st_size), dest_path));
-      CAIRN_RETURN_IF_ERROR(copyXattrs(in.get(), out.get(), dest_path));
+      // The build context carries no xattrs (BuildKit's context transfer drops them); stages
+      // and images keep theirs (e.g. security.capability).
+      if (!root.is_context) CAIRN_RETURN_IF_ERROR(copyXattrs(in.get(), out.get(), dest_path));
       // chown before chmod: chown clears setuid/setgid bits.
       if (::fchown(out.get(), own.uid, own.gid) != 0)
         return errnoStatus(errno, "chown " + dest_path);
