@@ -113,6 +113,19 @@ Status RegistryConfig::addDockerConfig(const std::filesystem::path& path) {
   return okStatus();
 }
 
+Result<RegistryConfig> RegistryConfig::loadDefault(const std::filesystem::path& data_dir,
+                                                   const std::filesystem::path& explicit_path) {
+  RegistryConfig config;
+  if (!explicit_path.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config, load(explicit_path));
+  } else if (std::filesystem::exists(data_dir / "registries.json")) {
+    CAIRN_ASSIGN_OR_RETURN(config, load(data_dir / "registries.json"));
+  }
+  auto docker = defaultDockerConfigPath();
+  if (!docker.empty()) CAIRN_RETURN_IF_ERROR(config.addDockerConfig(docker));
+  return config;
+}
+
 std::filesystem::path RegistryConfig::defaultDockerConfigPath() {
   if (const char* d = std::getenv("DOCKER_CONFIG"); d && *d) {
     return std::filesystem::path(d) / "config.json";

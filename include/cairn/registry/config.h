@@ -60,6 +60,10 @@ struct RegistryConfig {
   static Result<RegistryConfig> load(const std::filesystem::path& path);
   //! Adds credentials from a Docker client config file. A missing file is OK.
   Status addDockerConfig(const std::filesystem::path& path);
+  //! What the CLI and the server use: `explicit_path` if given (must exist), else
+  //! <data_dir>/registries.json if it exists, else defaults; plus the Docker client config.
+  static Result<RegistryConfig> loadDefault(const std::filesystem::path& data_dir,
+                                            const std::filesystem::path& explicit_path = {});
   //! $DOCKER_CONFIG/config.json, else ~/.docker/config.json (empty if $HOME is unset).
   static std::filesystem::path defaultDockerConfigPath();
 

@@ -1,0 +1,287 @@
+// `cairn image …`: the local image catalog and its registry transfers. Scripts outside the
+// project rely on these exact forms:
+//
+//   cairn image pull REF                     pull (index → this platform), unpack layers
+//   cairn image push NAME [REF]              push a local image (to REF, default NAME)
+//   cairn image export NAME oci:DIR[:TAG]    write an OCI image layout (TAG: NAME's tag)
+//   cairn image import oci:DIR[:TAG] NAME    read one
+//   cairn image list [--json]
+//   cairn image inspect NAME                 manifest + config as JSON
+//   cairn image rm NAME                      untag (blobs go with the store's GC)
+//
+// Registry settings: --registry-config FILE (env CAIRN_REGISTRY_CONFIG), else
+// <data>/registries.json, plus ~/.docker/config.json credentials.
+#include <unistd.h>
+
+#include <iomanip>
+#include <iostream>
+
+#include "cairn/cli/command.h"
+#include "cairn/common/json.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/oci/layout.h"
+#include "cairn/oci/reference.h"
+#include "cairn/registry/client.h"
+#include "cairn/registry/config.h"
+#include "cairn/registry/transfer.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using cairn::Result;
+using cairn::Status;
+
+struct ImageFlags {
+  std::string registry_config;
+  std::string platform;
+  std::string name;
+  std::string target;
+  bool json = false;
+  bool no_unpack = false;
+  std::uint64_t chunk_size = 0;
+};
+
+int fail(const Status& s) {
+  std::cerr << "error: " << s.message() << "\n";
+  return 1;
+}
+
+struct Local {
+  std::unique_ptr<cairn::store::LocalBlobStore> blobs;
+  std::unique_ptr<cairn::oci::ImageCatalog> catalog;
+  fs::path data_dir;
+};
+
+Result<Local> openLocal(const cairn::cli::GlobalOptions& options) {
+  Local l;
+  l.data_dir = cairn::cli::resolvedDataDir(options);
+  CAIRN_ASSIGN_OR_RETURN(l.blobs, cairn::store::LocalBlobStore::open(l.data_dir));
+  CAIRN_ASSIGN_OR_RETURN(l.catalog, cairn::oci::ImageCatalog::open(l.data_dir));
+  return l;
+}
+
+Result<cairn::registry::RegistryConfig> registryConfig(const Local& local,
+                                                       const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(auto config, cairn::registry::RegistryConfig::loadDefault(
+                                          local.data_dir, flags.registry_config));
+  if (!flags.platform.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config.platform, cairn::oci::Platform::parse(flags.platform));
+  }
+  return config;
+}
+
+std::int64_t imageSize(const cairn::store::BlobReader& blobs, const cairn::oci::Descriptor& d) {
+  auto img = cairn::oci::loadImage(blobs, d);
+  if (!img.ok()) return d.size;
+  std::int64_t total = img->manifest.config.size + d.size;
+  for (const auto& l : img->manifest.layers)
+    total += l.size;
+  return total;
+}
+
+std::string humanSize(std::int64_t bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(u == 0 ? 0 : 1) << v << units[u];
+  return os.str();
+}
+
+Status doPull(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto config, registryConfig(local, flags));
+  CAIRN_ASSIGN_OR_RETURN(cairn::oci::Reference ref, cairn::oci::Reference::parse(flags.name));
+  ref = ref.withDefaultTag();
+  cairn::registry::RegistryClient client(config);
+  cairn::registry::PullOptions pull;
+  std::unique_ptr<cairn::store::LayerStore> layers;
+  if (!flags.no_unpack) {
+    CAIRN_ASSIGN_OR_RETURN(layers, cairn::store::LayerStore::open(local.data_dir));
+    cairn::layer::ApplyOptions apply;
+    apply.preserve_owner = ::geteuid() == 0;
+    pull.unpack = cairn::registry::makeLayerStoreUnpacker(*layers, apply);
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto result, cairn::registry::pullImage(client, *local.blobs, ref, pull));
+  CAIRN_RETURN_IF_ERROR(local.catalog->tag(ref.str(), result.manifest, "pull " + ref.str()));
+  std::cout << "Pulled " << ref.str() << "\n"
+            << "Digest: " << result.manifest.digest.str() << "\n"
+            << "Layers: " << result.layers_downloaded << " downloaded, " << result.layers_present
+            << " already present (" << humanSize(static_cast<std::int64_t>(result.downloaded_bytes))
+            << ")\n";
+  return cairn::okStatus();
+}
+
+Status doPush(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto config, registryConfig(local, flags));
+  CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
+  std::string dest_text = flags.target.empty() ? entry.name : flags.target;
+  CAIRN_ASSIGN_OR_RETURN(cairn::oci::Reference dest, cairn::oci::Reference::parse(dest_text));
+  dest = dest.withDefaultTag();
+  cairn::registry::BlobPushOptions push;
+  push.chunk_size = flags.chunk_size;
+  // An image pulled from another repository of the same registry can be mounted, not uploaded.
+  if (entry.source.starts_with("pull ")) {
+    auto from = cairn::oci::Reference::parse(entry.source.substr(5));
+    if (from.ok() && from->domain() == dest.domain() && from->path() != dest.path()) {
+      push.mount_from = from->path();
+    }
+  }
+  cairn::registry::RegistryClient client(config);
+  CAIRN_ASSIGN_OR_RETURN(
+      auto result, cairn::registry::pushImage(client, *local.blobs, entry.descriptor, dest, push));
+  std::cout << "Pushed " << dest.str() << "\n"
+            << "Digest: " << result.manifest.digest.str() << "\n"
+            << "Blobs: " << result.uploaded << " uploaded, " << result.mounted << " mounted, "
+            << result.existed << " already there\n";
+  return cairn::okStatus();
+}
+
+Status doExport(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
+  CAIRN_ASSIGN_OR_RETURN(auto layout, cairn::oci::parseLayoutRef(flags.target));
+  std::string tag = layout.tag;
+  if (tag.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto ref, cairn::oci::Reference::parse(entry.name));
+    tag = ref.tag().empty() ? std::string(cairn::oci::kDefaultTag) : ref.tag();
+  }
+  CAIRN_RETURN_IF_ERROR(cairn::oci::exportLayout(*local.blobs, entry.descriptor, layout.dir, tag));
+  std::cout << "Exported " << entry.name << " to oci:" << layout.dir.string() << ":" << tag << "\n";
+  return cairn::okStatus();
+}
+
+Status doImport(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto layout, cairn::oci::parseLayoutRef(flags.target));
+  CAIRN_ASSIGN_OR_RETURN(std::string name, cairn::oci::ImageCatalog::normalizeName(flags.name));
+  cairn::oci::Platform platform = cairn::oci::Platform::host();
+  if (!flags.platform.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(platform, cairn::oci::Platform::parse(flags.platform));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto d,
+                         cairn::oci::importLayout(*local.blobs, layout.dir, layout.tag, platform));
+  CAIRN_RETURN_IF_ERROR(local.catalog->tag(name, d, "import " + flags.target));
+  std::cout << "Imported " << name << "\nDigest: " << d.digest.str() << "\n";
+  return cairn::okStatus();
+}
+
+Status doList(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto entries, local.catalog->list());
+  if (flags.json) {
+    cairn::Json out = cairn::Json::array();
+    for (const auto& e : entries) {
+      out.push_back({{"name", e.name},
+                     {"digest", e.descriptor.digest.str()},
+                     {"mediaType", e.descriptor.media_type},
+                     {"size", imageSize(*local.blobs, e.descriptor)},
+                     {"createdAt", e.created_at},
+                     {"source", e.source}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return cairn::okStatus();
+  }
+  std::cout << std::left << std::setw(60) << "NAME" << std::setw(22) << "DIGEST" << std::setw(10)
+            << "SIZE"
+            << "CREATED\n";
+  for (const auto& e : entries) {
+    std::cout << std::left << std::setw(60) << e.name << std::setw(22)
+              << e.descriptor.digest.shortStr() << std::setw(10)
+              << humanSize(imageSize(*local.blobs, e.descriptor)) << e.created_at << "\n";
+  }
+  return cairn::okStatus();
+}
+
+Status doInspect(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
+  cairn::Json out = {{"name", entry.name},
+                     {"descriptor", cairn::oci::toJson(entry.descriptor)},
+                     {"createdAt", entry.created_at},
+                     {"source", entry.source}};
+  if (cairn::oci::isManifestMediaType(entry.descriptor.media_type)) {
+    CAIRN_ASSIGN_OR_RETURN(auto img, cairn::oci::loadImage(*local.blobs, entry.descriptor));
+    out["manifest"] = cairn::oci::toJson(img.manifest);
+    out["config"] = cairn::oci::toJson(img.config);
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(std::string bytes, local.blobs->readAll(entry.descriptor.digest,
+                                                                   cairn::oci::kMaxManifestSize));
+    CAIRN_ASSIGN_OR_RETURN(auto index, cairn::oci::parseIndex(bytes));
+    out["index"] = cairn::oci::toJson(index);
+  }
+  std::cout << out.dump(2) << "\n";
+  return cairn::okStatus();
+}
+
+Status doRemove(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(std::string name, cairn::oci::ImageCatalog::normalizeName(flags.name));
+  CAIRN_RETURN_IF_ERROR(local.catalog->remove(name));
+  std::cout << "Untagged: " << name << "\n";
+  return cairn::okStatus();
+}
+
+void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
+  auto* image = app.add_subcommand("image", "Pull, push, import, export and list images");
+  image->require_subcommand(1);
+  auto flags = std::make_shared<ImageFlags>();
+  image
+      ->add_option("--registry-config", flags->registry_config,
+                   "Registry config JSON (default <data>/registries.json)")
+      ->envname("CAIRN_REGISTRY_CONFIG");
+  auto run = [&options, flags](Status (*fn)(const cairn::cli::GlobalOptions&, const ImageFlags&)) {
+    return [&options, flags, fn] {
+      Status s = fn(options, *flags);
+      if (!s.ok()) cairn::cli::setExitCode(fail(s));
+    };
+  };
+
+  auto* pull = image->add_subcommand("pull", "Pull an image from a registry");
+  pull->add_option("REF", flags->name, "Image reference, e.g. python:3.12-slim")->required();
+  pull->add_option("--platform", flags->platform, "os/arch[/variant] (default: this machine)");
+  pull->add_flag("--no-unpack", flags->no_unpack, "Only fetch blobs; do not unpack layers");
+  pull->callback(run(doPull));
+
+  auto* push = image->add_subcommand("push", "Push a local image to a registry");
+  push->add_option("NAME", flags->name, "Local image name")->required();
+  push->add_option("REF", flags->target, "Destination reference (default: NAME)");
+  push->add_option("--chunk-size", flags->chunk_size,
+                   "Upload in chunks of this many bytes (default: one request per blob)");
+  push->callback(run(doPush));
+
+  auto* exp = image->add_subcommand("export", "Write an image to an OCI image layout");
+  exp->add_option("NAME", flags->name, "Local image name")->required();
+  exp->add_option("DEST", flags->target, "oci:DIR[:TAG] (TAG defaults to NAME's tag)")->required();
+  exp->callback(run(doExport));
+
+  auto* imp = image->add_subcommand("import", "Read an image from an OCI image layout");
+  imp->add_option("SOURCE", flags->target, "oci:DIR[:TAG]")->required();
+  imp->add_option("NAME", flags->name, "Local name to give it")->required();
+  imp->add_option("--platform", flags->platform, "os/arch[/variant] for multi-platform layouts");
+  imp->callback(run(doImport));
+
+  auto* list = image->add_subcommand("list", "List local images");
+  list->alias("ls");
+  list->add_flag("--json", flags->json, "JSON output");
+  list->callback(run(doList));
+
+  auto* inspect = image->add_subcommand("inspect", "Show an image's manifest and config");
+  inspect->add_option("NAME", flags->name, "Local image name")->required();
+  inspect->callback(run(doInspect));
+
+  auto* rm = image->add_subcommand("rm", "Remove a local image name");
+  rm->add_option("NAME", flags->name, "Local image name")->required();
+  rm->callback(run(doRemove));
+}
+
+CAIRN_REGISTER_COMMAND(300, registerImage);
+
+}  // namespace
