@@ -1,10 +1,12 @@
 #include "cairn/build/builder.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 
 #include "cairn/build/copy.h"
@@ -501,18 +503,92 @@ struct Builder::Run {
     return t;
   }
 
+  // Downloads `url` into `dir` (name from the URL's last path segment), verifying
+  // `checksum` ("sha256:<hex>") when given. Returns the file name.
+  Result<std::string> downloadUrl(const std::string& url, const std::string& checksum,
+                                  const fs::path& dir) {
+    std::string path = url.substr(url.find("://") + 3);
+    auto slash = path.find('/');
+    path = slash == std::string::npos ? "" : path.substr(slash);
+    path = path.substr(0, path.find_first_of("?#"));
+    std::string name = path.substr(path.rfind('/') + 1);
+    if (name.empty()) name = "index.html";
+    fs::path file = dir / name;
+    std::FILE* out = std::fopen(file.c_str(), "wbx");
+    if (!out) return errnoStatus(errno, "create " + file.string());
+    CURL* curl = curl_easy_init();
+    if (!curl) {
+      std::fclose(out);
+      return internalError("curl_easy_init failed");
+    }
+    char errbuf[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
+    std::fclose(out);
+    if (rc != CURLE_OK) {
+      return unavailable("failed to download " + url + ": " +
+                         (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+    }
+    ::chmod(file.c_str(), 0600);
+    if (!checksum.empty()) {
+      if (!checksum.starts_with("sha256:")) {
+        return invalidArgument("unsupported --checksum \"" + checksum + "\": want sha256:<hex>");
+      }
+      CAIRN_ASSIGN_OR_RETURN(std::string data, readFile(file));
+      std::string got = "sha256:" + sha256Hex(data);
+      if (got != checksum) {
+        return invalidArgument("checksum mismatch for " + url + ": expected " + checksum +
+                               ", got " + got);
+      }
+    }
+    return name;
+  }
+
   Status copyStep(StageState& s, int stage_index, const Command& c,
                   const dockerfile::CopyCommand& copy, Progress::VertexId v) {
     EnvMap env = expansionEnv(s);
     dockerfile::ShellLexer lexer(plan.dockerfile.escape);
     std::vector<std::string> sources;
+    std::vector<std::string> urls;
     for (const auto& src : copy.sources) {
       CAIRN_ASSIGN_OR_RETURN(std::string e, lexer.processWord(src, env));
-      if (copy.is_add &&
-          (e.starts_with("http://") || e.starts_with("https://") || e.starts_with("git@"))) {
-        return invalidArgument("ADD of URLs is not supported yet: " + e);
+      if (copy.is_add && e.starts_with("git@")) {
+        return invalidArgument("ADD of git repositories is not supported: " + e);
       }
-      sources.push_back(e);
+      if (copy.is_add && (e.starts_with("http://") || e.starts_with("https://"))) {
+        urls.push_back(e);
+      } else {
+        sources.push_back(e);
+      }
+    }
+    // ADD <url>: downloaded (checksum verified) into a directory of its own, then copied like
+    // a context file, with mode 0600 as Docker gives downloads.
+    std::optional<SourceTree> downloads;
+    if (!urls.empty()) {
+      if (!sources.empty()) {
+        return invalidArgument("ADD cannot mix URL and local sources in one instruction");
+      }
+      CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("download"));
+      for (const auto& url : urls) {
+        CAIRN_ASSIGN_OR_RETURN(std::string name, downloadUrl(url, copy.checksum, dir));
+        sources.push_back(name);
+      }
+      downloads.emplace();
+      downloads->fd = UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!downloads->fd.valid()) return errnoStatus(errno, "open " + dir.string());
+      downloads->root = CopySourceRoot{downloads->fd.get(), nullptr, true};
+      downloads->identity = "url";
+    } else if (!copy.checksum.empty()) {
+      return invalidArgument("--checksum can only be used with HTTP(S) sources");
     }
     CAIRN_ASSIGN_OR_RETURN(std::string dest_raw, lexer.processWord(copy.dest, env));
     std::string workdir = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
@@ -538,7 +614,12 @@ struct Builder::Run {
       CAIRN_ASSIGN_OR_RETURN(options.chmod, parseChmod(copy.chmod));
     }
 
-    CAIRN_ASSIGN_OR_RETURN(SourceTree tree, sourceTree(s, stage_index, from, c));
+    SourceTree tree;
+    if (downloads) {
+      tree = std::move(*downloads);
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(tree, sourceTree(s, stage_index, from, c));
+    }
     std::vector<SelectedSource> selected;
     std::string content;
     std::vector<std::pair<std::string, std::string>> inline_files;

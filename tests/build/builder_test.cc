@@ -7,10 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../runtime/busybox_rootfs.h"
+#include "cairn/common/crypto.h"
 #include "cairn/registry/transfer.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
@@ -244,6 +250,63 @@ TEST_F(BuilderTest, ChownByNameAndWorkdirOwner) {
   EXPECT_EQ(st.st_gid, 50u);
   ASSERT_EQ(::stat((root / "home/app/work").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1000u);
+}
+
+// A one-shot HTTP server on 127.0.0.1 answering every request with `body`.
+class TinyHttpServer {
+ public:
+  explicit TinyHttpServer(std::string body) : body_(std::move(body)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (int i = 0; i < 4; ++i) {  // bounded: a test makes at most a few requests
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[4096];
+        (void)::recv(c, buf, sizeof buf, 0);
+        std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
+                           "\r\nConnection: close\r\n\r\n" + body_;
+        (void)::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~TinyHttpServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  std::string body_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(BuilderTest, AddUrlWithChecksum) {
+  TinyHttpServer server("downloaded\n");
+  std::string sum = "sha256:" + sha256Hex("downloaded\n");
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\nADD --checksum=" + sum + " " +
+                                            server.url("/files/data.txt") + " /dl/\n"));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "dl/data.txt"), "downloaded\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((root / "dl/data.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_THAT(build("FROM busybox:test\nADD --checksum=sha256:" + std::string(64, '0') + " " +
+                    server.url("/x.txt") + " /x\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("checksum mismatch")));
 }
 
 }  // namespace
