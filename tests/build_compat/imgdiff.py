@@ -52,6 +52,8 @@ def openDecompressed(fileobj, media_type=""):
     if head[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=fileobj)
     if head == b"\x28\xb5\x2f\xfd" or media_type.endswith("+zstd"):
+        # zstd reads the file descriptor, whose offset the buffered read above moved.
+        os.lseek(fileobj.fileno(), 0, os.SEEK_SET)
         data = subprocess.run(["zstd", "-dc"], stdin=fileobj, stdout=subprocess.PIPE,
                               check=True).stdout
         return io.BytesIO(data)
