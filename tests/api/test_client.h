@@ -90,7 +90,7 @@ class TestClient {
         if (left.count() <= 0) return std::nullopt;
         std::string more = readSome(left);
         if (more.empty()) {
-          if (eof_) {
+          if (eof_ && parser.got_some()) {
             boost::beast::error_code ec;
             parser.put_eof(ec);
             if (!ec && parser.is_done()) break;
@@ -107,7 +107,7 @@ class TestClient {
           std::string more = readSome(std::chrono::duration_cast<std::chrono::milliseconds>(
               deadline - std::chrono::steady_clock::now()));
           if (more.empty()) {
-            if (eof_) {
+            if (eof_ && parser.got_some()) {
               boost::beast::error_code ec2;
               parser.put_eof(ec2);
               if (!ec2 && parser.is_done()) break;
