@@ -42,6 +42,7 @@ Result<BuiltImage> EngineSnapshotBuilder::build(const SnapshotBuildJob& job, bui
   request.tags = {job.snapshot_ref};
   request.limits = options_.limits;
   request.step_timeout = options_.step_timeout;
+  request.cancel = job.cancel;
   Result<build::BuildResult> result = [&] {
     std::shared_lock lock(gc_mu_);
     return options_.builder->build(request, log);
@@ -79,7 +80,8 @@ Status EngineSnapshotBuilder::removeImage(const std::string& tag) {
 }
 
 Status EngineSnapshotBuilder::collectGarbage() {
-  std::unique_lock lock(gc_mu_);
+  std::unique_lock lock(gc_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return unavailable("garbage collection deferred: builds are running");
   return options_.builder->collectGarbage();
 }
 

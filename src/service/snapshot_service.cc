@@ -114,6 +114,10 @@ struct SnapshotService::Impl {
   std::mutex running_mu;
   std::map<std::int64_t, std::string> running_jobs;  // job id → snapshot id
   std::set<std::string, std::less<>> open_logs;      // snapshot ids with a live writer
+  // Builds running here, so that a delete or an expired deadline can stop them.
+  std::map<std::string, std::shared_ptr<runtime::CancelToken>, std::less<>> cancels;
+  std::atomic<bool> gc_pending{false};  // an image was removed; collect when the builder is idle
+  std::mutex maintenance_mu;            // one maintenance pass at a time
 
   // Threads.
   std::mutex thread_mu;
@@ -172,6 +176,12 @@ struct SnapshotService::Impl {
     auto r = store.updateSnapshotState(id, from, to, update);
     if (r.ok()) notifyLog(id);
     return r;
+  }
+
+  void cancelBuild(std::string_view id) {
+    std::lock_guard lock(running_mu);
+    auto it = cancels.find(id);
+    if (it != cancels.end()) it->second->cancel();
   }
 
   Status failSnapshot(const std::string& id, SnapshotState from, const std::string& reason) {
@@ -318,12 +328,22 @@ struct SnapshotService::Impl {
       log->sink->write("#0 build taken over by worker " + options.worker_id + "\n");
     }
     auto dir = options.data_dir / "work" / "contexts" / s.id;
+    auto token = std::make_shared<runtime::CancelToken>();
+    {
+      std::lock_guard lock(running_mu);
+      cancels[s.id] = token;
+    }
     Status assembled = assembleContext(s, dir, *log->sink);
     Result<BuiltImage> built =
         assembled.ok()
-            ? builder.build(SnapshotBuildJob{snapshot_ref, s.build_info->dockerfile_content, dir},
+            ? builder.build(SnapshotBuildJob{snapshot_ref, s.build_info->dockerfile_content, dir,
+                                             token.get()},
                             *log->sink)
             : Result<BuiltImage>(assembled);
+    {
+      std::lock_guard lock(running_mu);
+      cancels.erase(s.id);
+    }
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     if (!built.ok()) {
@@ -443,7 +463,7 @@ struct SnapshotService::Impl {
       CAIRN_ASSIGN_OR_RETURN(auto expired, store.findSnapshots(f));
       for (const auto& s : expired) {
         Status st = failSnapshot(s.id, rule.state, rule.reason + minutesText(rule.limit));
-        (void)st;  // moved on meanwhile
+        if (st.ok()) cancelBuild(s.id);  // else it moved on meanwhile
       }
     }
     return okStatus();
@@ -503,7 +523,6 @@ struct SnapshotService::Impl {
     meta::SnapshotFilter f;
     f.states = {SnapshotState::kRemoving};
     CAIRN_ASSIGN_OR_RETURN(auto removing, store.findSnapshots(f));
-    bool removed_image = false;
     for (const auto& s : removing) {
       meta::JobFilter jf;
       jf.states = {meta::JobState::kRunning};
@@ -528,21 +547,26 @@ struct SnapshotService::Impl {
           if (!st.ok() && st.code() != StatusCode::kNotFound) {
             spdlog::warn("snapshot {}: removing image {}: {}", s.id, tag, st.message());
           }
-          removed_image = true;
+          gc_pending = true;
         }
       }
       Status st = store.deleteSnapshot(s.id);
       (void)st;
       notifyLog(s.id);
     }
-    if (removed_image) {
+    if (gc_pending) {
       Status st = builder.collectGarbage();
-      if (!st.ok()) spdlog::warn("image garbage collection: {}", st.message());
+      if (st.ok()) {
+        gc_pending = false;
+      } else if (st.code() != StatusCode::kUnavailable) {
+        spdlog::warn("image garbage collection: {}", st.message());
+      }
     }
     return okStatus();
   }
 
   Status maintenance() {
+    std::lock_guard pass(maintenance_mu);
     Status first = okStatus();
     auto keep = [&](Status st) {
       if (!st.ok() && first.ok()) first = std::move(st);
@@ -800,6 +824,7 @@ Status SnapshotService::remove(const Caller& caller, std::string_view id) {
     }
     return marked.status();
   }
+  impl_->cancelBuild(s.id);
   impl_->notifyLog(s.id);
   impl_->wakeWorkers();
   return okStatus();
@@ -813,6 +838,7 @@ Result<Snapshot> SnapshotService::activate(const Caller& caller, std::string_vie
   if (s.state == SnapshotState::kRemoving) {
     return notFound("Snapshot " + std::string(id) + " not found");
   }
+  if (s.general) return accessDenied();
   if (s.state == SnapshotState::kActive) {
     return invalidArgument("Snapshot " + s.id + " is already active");
   }
@@ -878,10 +904,11 @@ Status SnapshotService::deactivate(const Caller& caller, std::string_view id) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     CAIRN_ASSIGN_OR_RETURN(
         auto s, meta::getSnapshotForOrganization(impl_->store, caller.organization_id, id));
-    if (s.state == SnapshotState::kInactive) return okStatus();
     if (s.state == SnapshotState::kRemoving) {
       return notFound("Snapshot " + std::string(id) + " not found");
     }
+    if (s.general) return accessDenied();
+    if (s.state == SnapshotState::kInactive) return okStatus();
     auto moved = impl_->transition(s.id, s.state, SnapshotState::kInactive, {});
     if (moved.ok()) return okStatus();
     if (moved.status().code() != StatusCode::kFailedPrecondition) return moved.status();

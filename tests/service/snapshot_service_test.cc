@@ -51,6 +51,7 @@ class FakeBuilder final : public SnapshotBuilder {
   int builds = 0;
   int pulls = 0;
   int gcs = 0;
+  int gc_busy = 0;  // how many collectGarbage calls answer Unavailable first
   int recovers = 0;
 
   Result<std::optional<BuiltImage>> findBuilt(const std::string& ref) override {
@@ -94,6 +95,10 @@ class FakeBuilder final : public SnapshotBuilder {
     return okStatus();
   }
   Status collectGarbage() override {
+    if (gc_busy > 0) {
+      --gc_busy;
+      return unavailable("builds are running");
+    }
     ++gcs;
     return okStatus();
   }
@@ -518,6 +523,29 @@ TEST_F(SnapshotServiceTest, DeleteFreesTheNameAtOnceAndCollectsInTheBackground) 
               StatusIs(StatusCode::kNotFound, "Snapshot " + s.id + " not found"));
 }
 
+TEST_F(SnapshotServiceTest, DeleteCancelsARunningBuildAndGcWaitsForAnIdleBuilder) {
+  bool saw_cancel = false;
+  std::string id;
+  builder_.gc_busy = 1;
+  builder_.on_build = [&](const SnapshotBuildJob& job, build::LogSink&) -> Result<BuiltImage> {
+    EXPECT_OK(service_->remove(fullCaller(org_a_), id));
+    EXPECT_OK(service_->runMaintenance());  // the ticker: must not remove a row being built
+    EXPECT_OK(store_->getSnapshot(id).status());
+    saw_cancel = job.cancel != nullptr && job.cancel->cancelled();
+    return cairn::cancelled("build cancelled");
+  };
+  auto s = createOk(buildRequest("doomed", "FROM alpine:3.19\n"));
+  id = s.id;
+  ASSERT_OK(service_->runOneJob().status());
+  EXPECT_TRUE(saw_cancel);
+  EXPECT_EQ(stateOf(s.id), SnapshotState::kRemoving);
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_THAT(store_->getSnapshot(s.id).status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(builder_.gcs, 0);  // the builder said it was busy: deferred
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_EQ(builder_.gcs, 1);
+}
+
 TEST_F(SnapshotServiceTest, ImageSharedByAnotherSnapshotIsKept) {
   auto a = createOk(pullRequest("a"));
   auto b = createOk(pullRequest("b"));
@@ -540,6 +568,11 @@ TEST_F(SnapshotServiceTest, GeneralSnapshotsAreVisibleButCannotBeDeleted) {
   EXPECT_EQ(seen.id, stored.id);
   EXPECT_THAT(service_->remove(fullCaller(org_b_), stored.id),
               StatusIs(StatusCode::kPermissionDenied, "You cannot delete a general snapshot"));
+  EXPECT_THAT(service_->deactivate(fullCaller(org_b_), stored.id),
+              StatusIs(StatusCode::kPermissionDenied, "Access denied"));
+  EXPECT_THAT(service_->activate(fullCaller(org_b_), stored.id).status(),
+              StatusIs(StatusCode::kPermissionDenied, "Access denied"));
+  EXPECT_EQ(stateOf(stored.id), SnapshotState::kActive);
   auto json = toJson(seen);
   EXPECT_TRUE(json["organizationId"].is_null());
   EXPECT_EQ(json["general"], true);

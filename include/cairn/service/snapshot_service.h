@@ -41,6 +41,7 @@
 #include "cairn/common/status.h"
 #include "cairn/common/time.h"
 #include "cairn/meta/meta_store.h"
+#include "cairn/runtime/executor.h"
 #include "cairn/service/snapshot_request.h"
 
 namespace cairn::service {
@@ -67,6 +68,8 @@ struct SnapshotBuildJob {
   std::string snapshot_ref;           //!< "daytona-<hex>:daytona": the tag to give the result
   std::string dockerfile;             //!< passed out of band: never read from the context
   std::filesystem::path context_dir;  //!< assembled context (may be empty dir)
+  //! Cancelled when the snapshot is deleted or its deadline expires during the build.
+  const runtime::CancelToken* cancel = nullptr;
 };
 
 //! The build engine and registry pulls, as the service needs them.
@@ -83,8 +86,10 @@ class SnapshotBuilder {
   //! Pulling the same digest twice stores it once.
   virtual Result<BuiltImage> pull(const std::string& image_name, const std::string& digest,
                                   const std::string& tag, build::LogSink& log) = 0;
-  //! Removes tags nothing references; collects blobs and layers no image or cache uses.
+  //! Removes the tag `tag` (its blobs and layers stay until collectGarbage).
   virtual Status removeImage(const std::string& tag) = 0;
+  //! Collects layers no image or cache entry uses. Unavailable while builds run (the service
+  //! retries on a later maintenance pass): it must never block the maintenance thread.
   virtual Status collectGarbage() = 0;
   //! At process start: unmounts and removes what a crashed process left behind.
   virtual Status recover() = 0;
