@@ -915,6 +915,13 @@ Result<int64_t> parseGoDuration(std::string_view s) {
   return negative ? -ns : ns;
 }
 
+Result<std::string> expandInlineFile(const InlineFile& file, const EnvMap& env) {
+  if (!file.expand) return file.data;
+  ShellLexerOptions options;
+  options.skip_process_quotes = true;
+  return ShellLexer('\\', options).processWord(file.data, env);
+}
+
 Result<Command> parseCommand(const Node& node) {
   return parseCommandImpl(node, 0);
 }

@@ -116,6 +116,16 @@ TEST(InstructionsTest, CopyHeredocWithSpaceAfterOperator) {
   EXPECT_EQ(copy.dest, "/dest");
 }
 
+TEST(InstructionsTest, ExpandInlineFileKeepsQuotes) {
+  EnvMap env{{"A", "1"}};
+  InlineFile file{"f", "echo \"$A\" '$A' ${B:-two} \\$A\n", true, false};
+  ASSERT_OK_AND_ASSIGN(std::string expanded, expandInlineFile(file, env));
+  EXPECT_EQ(expanded, "echo \"1\" '1' two $A\n");
+  file.expand = false;
+  ASSERT_OK_AND_ASSIGN(std::string raw, expandInlineFile(file, env));
+  EXPECT_EQ(raw, file.data);
+}
+
 struct ErrorCase {
   const char* dockerfile;
   const char* message;
@@ -177,6 +187,37 @@ TEST(InstructionsTest, ErrorsNameTheLineAndSayWhatIsWrong) {
     EXPECT_THAT(parseDockerfileInstructions(c.dockerfile),
                 StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.message)));
   }
+}
+
+// The cases of BuildKit's instructions/parse_test.go, inside a stage.
+TEST(InstructionsTest, BuildKitErrorCases) {
+  for (const char* cmd : {"MAINTAINER", "WORKDIR", "USER", "STOPSIGNAL"}) {
+    EXPECT_THAT(parseDockerfileInstructions(std::string("FROM a\n") + cmd + "\n"),
+                StatusIs(StatusCode::kInvalidArgument,
+                         HasSubstr(std::string(cmd) + " requires exactly one argument")));
+  }
+  for (const char* cmd : {"ENV", "LABEL", "ONBUILD", "HEALTHCHECK", "EXPOSE", "VOLUME"}) {
+    EXPECT_THAT(parseDockerfileInstructions(std::string("FROM a\n") + cmd + "\n"),
+                StatusIs(StatusCode::kInvalidArgument,
+                         HasSubstr(std::string(cmd) + " requires at least one argument")));
+  }
+  for (const char* cmd : {"ADD", "COPY"}) {
+    EXPECT_THAT(parseDockerfileInstructions(std::string("FROM a\n") + cmd + " arg1\n"),
+                StatusIs(StatusCode::kInvalidArgument,
+                         HasSubstr(std::string(cmd) + " requires at least two arguments")));
+  }
+  EXPECT_THAT(parseDockerfileInstructions("FROM a\nCOPY\t\n\t\tquux \\\n      bar"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("COPY requires at least two")));
+  EXPECT_THAT(parseDockerfileInstructions("FROM a\nMAINTAINER --boo joe@example.com\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unknown flag --boo")));
+  EXPECT_THAT(parseDockerfileInstructions("FROM a\nfoo bar\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unknown instruction: foo")));
+  ASSERT_OK_AND_ASSIGN(Dockerfile df,
+                       parseDockerfileInstructions("FROM a\nHEALTHCHECK CMD hello world\n"));
+  EXPECT_THAT(std::get<HealthcheckCommand>(df.stages[0].commands[0].cmd).test,
+              ::testing::ElementsAre("CMD-SHELL", "hello world"));
+  ASSERT_OK_AND_ASSIGN(df,
+                       parseDockerfileInstructions("FROM a\nHEALTHCHECK --interval=1ms CMD x\n"));
 }
 
 TEST(InstructionsTest, GoDurations) {

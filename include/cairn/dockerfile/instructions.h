@@ -20,6 +20,7 @@
 
 #include "cairn/common/status.h"
 #include "cairn/dockerfile/parser.h"
+#include "cairn/dockerfile/shell_lexer.h"
 
 namespace cairn::dockerfile {
 
@@ -190,6 +191,12 @@ Result<Command> parseCommand(const Node& node);
 
 //! Go's time.ParseDuration, in nanoseconds.
 Result<int64_t> parseGoDuration(std::string_view s);
+
+//! A heredoc file's content as the build uses it: unchanged when the delimiter was quoted,
+//! otherwise with variables expanded the way BuildKit does for heredocs — a lexer with escape
+//! `\` that leaves quotes alone (a heredoc body is a script, its quotes are not Dockerfile
+//! quotes), while `\` still escapes the next character.
+Result<std::string> expandInlineFile(const InlineFile& file, const EnvMap& env);
 
 //! A stable, human-readable dump of the IR (used by golden tests and `cairn dockerfile
 //! check`): one line per stage and per command.
