@@ -387,7 +387,17 @@ struct SnapshotService::Impl {
     if (hex.rfind("sha256:", 0) == 0) hex = hex.substr(7);
     std::string snapshot_ref = "daytona-" + hex + ":daytona";
     std::string ref = fullRef(snapshot_ref);
-    log->sink->write("#1 " + *digest + "\n#2 pull " + s.image_name + "\n");
+    log->sink->write("#1 " + *digest + "\n");
+    // The same image (by digest) already here: no download (§5.3 applied to pulls).
+    auto existing = builder.findBuilt(snapshot_ref);
+    if (existing.ok() && existing->has_value()) {
+      log->sink->write("#2 " + s.image_name + " CACHED\n");
+      log.reset();
+      Status st = finishActive(s, SnapshotState::kPulling, **existing, ref, maxImageGb(s));
+      (void)st;
+      return okStatus();
+    }
+    log->sink->write("#2 pull " + s.image_name + "\n");
     auto pulled = builder.pull(s.image_name, *digest, snapshot_ref, *log->sink);
     if (!pulled.ok()) {
       log->sink->write("ERROR: " + pulled.status().message() + "\n");
@@ -577,6 +587,9 @@ struct SnapshotService::Impl {
     keep(collectRemoved());
     auto purged = store.purgeExpiredReservations();
     if (!purged.ok()) keep(purged.status());
+    // Finished jobs are kept a day for inspection, then dropped.
+    auto old_jobs = store.purgeFinishedJobs(clock.now() - std::chrono::hours(24));
+    if (!old_jobs.ok()) keep(old_jobs.status());
     return first;
   }
 
@@ -676,6 +689,10 @@ Result<bool> SnapshotService::runOneJob(const std::vector<std::string>& kinds) {
 
 Status SnapshotService::runMaintenance() {
   return impl_->maintenance();
+}
+
+Caller callerFor(const meta::ApiKey& key) {
+  return Caller{key.organization_id, key.permissions};
 }
 
 // --- create ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cairn/common/fs.h"
+#include "cairn/common/uuid.h"
 #include "cairn/layer/diff.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/sqlite_meta_store.h"
@@ -210,6 +211,32 @@ TEST_F(SnapshotServiceTest, PullOfUnknownImageFailsWithReason) {
   EXPECT_EQ(done.state, SnapshotState::kError);
   EXPECT_EQ(done.error_reason,
             "Failed to resolve image missing/thing:1.0: manifest unknown: missing/thing:1.0");
+}
+
+TEST_F(SnapshotServiceTest, TheSameImagePulledTwiceIsDownloadedOnce) {
+  auto a = createOk(pullRequest("a"));
+  auto b = createOk(pullRequest("b", "alpine@" + kDigest));
+  ASSERT_OK(service_->runOneJob().status());
+  ASSERT_OK(service_->runOneJob().status());
+  EXPECT_EQ(builder_.pulls, 1);
+  ASSERT_OK_AND_ASSIGN(auto sa, store_->getSnapshot(a.id));
+  ASSERT_OK_AND_ASSIGN(auto sb, store_->getSnapshot(b.id));
+  EXPECT_EQ(sa.state, SnapshotState::kActive);
+  EXPECT_EQ(sb.state, SnapshotState::kActive);
+  EXPECT_EQ(sa.ref, sb.ref);
+  EXPECT_EQ(sa.size_bytes, sb.size_bytes);
+  ASSERT_OK_AND_ASSIGN(auto logs, service_->readLogs(fullCaller(org_a_), b.id, 0));
+  EXPECT_THAT(logs.bytes, HasSubstr("CACHED"));
+}
+
+TEST_F(SnapshotServiceTest, CallerForAnApiKeyCarriesOrganizationAndPermissions) {
+  meta::ApiKey key;
+  key.organization_id = org_a_;
+  key.permissions = {std::string(meta::kPermissionWriteSnapshots)};
+  Caller c = callerFor(key);
+  EXPECT_EQ(c.organization_id, org_a_);
+  EXPECT_OK(service_->create(c, pullRequest("via-key")).status());
+  EXPECT_THAT(service_->remove(c, uuidV4()), StatusIs(StatusCode::kPermissionDenied));
 }
 
 TEST_F(SnapshotServiceTest, RequestEntrypointIsKeptOnPull) {

@@ -53,6 +53,9 @@ struct Caller {
   std::vector<std::string> permissions;
 };
 
+//! The Caller an authenticated API key stands for.
+Caller callerFor(const meta::ApiKey& key);
+
 // ---------------------------------------------------------------------------------------------
 // Seams: the engine, the object store. Real adapters in snapshot_builder.h; fakes in tests.
 
