@@ -625,10 +625,8 @@ struct Builder::Run {
     std::vector<std::pair<std::string, std::string>> inline_files;
     if (!copy.source_contents.empty()) {
       for (const auto& f : copy.source_contents) {
-        std::string data = f.data;
-        if (f.expand) {
-          CAIRN_ASSIGN_OR_RETURN(data, lexer.processWord(data, env));
-        }
+        // Heredoc bodies are scripts: expanded, but their quotes are not Dockerfile quotes.
+        CAIRN_ASSIGN_OR_RETURN(std::string data, dockerfile::expandInlineFile(f, env));
         inline_files.emplace_back(f.name, data);
         content += f.name + "\x1f" + data + "\x1e";
       }

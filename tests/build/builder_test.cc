@@ -237,6 +237,20 @@ TEST_F(BuilderTest, BadInputGetsClearErrors) {
               StatusIs(StatusCode::kNotFound, HasSubstr("line 2: COPY")));
 }
 
+TEST_F(BuilderTest, HeredocsRunAndCopyAsBuildKitDocuments) {
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
+                                            "ARG NAME=world\n"
+                                            "RUN <<EOF\n"
+                                            "echo \"hello $NAME\" > /greeting\n"
+                                            "EOF\n"
+                                            "COPY <<EOF /etc/motd\n"
+                                            "say \"hi\" to ${NAME}\n"
+                                            "EOF\n"));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "greeting"), "hello world\n");
+  EXPECT_EQ(*readFile(root / "etc/motd"), "say \"hi\" to world\n");
+}
+
 TEST_F(BuilderTest, ChownByNameAndWorkdirOwner) {
   write("f.txt", "f");
   ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
