@@ -306,7 +306,8 @@ def runCase(p, name, only=None):
             with open(bk_file, "w") as f:
                 f.writelines(lines)
             env = dict(os.environ, DOCKER_BUILDKIT="1")
-            rc, out = run(p.docker("build", "--network=host", "--progress=plain", "-f", bk_file,
+            rc, out = run(p.docker("build", "--no-cache", "--network=host", "--progress=plain",
+                                   "-f", bk_file,
                                    "-t", tag, *buildArgs(spec, subst), ctx),
                           env=env, check=False)
             if "expect_error" in spec:
@@ -326,7 +327,7 @@ def runCase(p, name, only=None):
                 problems += checkExpectations("buildkit", "docker-archive:" + bk_out, spec,
                                               p.base_tar)
             return problems
-        rc, out = run(p.cairnCmd("build", "--network", spec.get("network", "host"), "-f",
+        rc, out = run(p.cairnCmd("build", "--no-cache", "--network", spec.get("network", "host"), "-f",
                                  dockerfile, "-t", tag, *buildArgs(spec, subst), ctx),
                       check=False)
         if "expect_error" in spec:
