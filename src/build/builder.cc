@@ -49,6 +49,7 @@ struct StageState {
   oci::ImageConfig config;
   EnvMap args;                                //!< ARGs declared in this stage, with their values
   std::vector<std::string> onbuild_triggers;  //!< from the base image, to run first
+  SystemTime last_created{};                  //!< time of the newest step so far
 };
 
 std::string hashKey(std::initializer_list<std::string_view> parts) {
@@ -255,6 +256,7 @@ struct Builder::Run {
       s.layers.push_back({chain, diff, layer});
       parent = chain;
     }
+    if (auto created = parseRfc3339(s.config.created); created.ok()) s.last_created = *created;
     if (s.config.config) {
       s.onbuild_triggers = s.config.config->on_build;
       s.config.config->on_build.clear();
@@ -318,9 +320,16 @@ struct Builder::Run {
     return true;
   }
 
+  // History times come from the layers (when a step's layer was first made), so a fully
+  // cached rebuild produces the same config and the same image digest, as with BuildKit.
   void history(StageState& s, const std::string& created_by, bool empty_layer) {
+    if (!empty_layer && !s.layers.empty()) {
+      if (auto info = b.options_.layers->info(s.layers.back().chain_id); info.ok()) {
+        s.last_created = info->created_at;
+      }
+    }
     oci::HistoryEntry h;
-    h.created = formatRfc3339(std::chrono::system_clock::now());
+    h.created = formatRfc3339(s.last_created);
     h.created_by = created_by;
     h.comment = "buildkit.dockerfile.v0";
     h.empty_layer = empty_layer;
@@ -342,17 +351,20 @@ struct Builder::Run {
     EnvMap env = expansionEnv(s);
     std::vector<std::string> args;
     std::string created_by;
-    std::optional<std::string> stdin_data;
     const auto& shell = cfg(s).shell ? *cfg(s).shell : std::vector<std::string>{"/bin/sh", "-c"};
     if (run.cmd.prepend_shell) {
       std::string line = run.cmd.args.empty() ? "" : run.cmd.args[0];
       if (!run.cmd.files.empty()) {
-        // `RUN <<EOF` alone runs the heredoc as the script; `RUN cmd <<EOF` feeds it on stdin.
-        std::string marker = std::string(trimSpace(line));
-        if (marker.starts_with("<<")) {
+        // BuildKit's rule: a command that is exactly one heredoc word runs the body as the
+        // script; anything else gets the heredocs put back after the line, for the shell.
+        std::string word = std::string(trimSpace(line));
+        bool single = run.cmd.files.size() == 1 && word.starts_with("<<") &&
+                      word.find_first_of(" \t") == std::string::npos;
+        if (single) {
           line = run.cmd.files[0].data;
         } else {
-          stdin_data = run.cmd.files[0].data;
+          for (const auto& f : run.cmd.files)
+            line += "\n" + f.data + f.name;
         }
       }
       args = shell;
@@ -378,10 +390,9 @@ struct Builder::Run {
     for (const auto& m : run.mounts)
       mounts_key +=
           std::string(dockerfile::mountTypeName(m.type)) + ":" + m.target + ":" + m.cache_id + ";";
-    std::string key =
-        hashKey({"run", s.key, joinStrings(args, "\x1f"), joinStrings(proc_env, "\x1f"),
-                 cfg(s).working_dir, cfg(s).user, stdin_data.value_or(""),
-                 std::string(runtime::networkModeName(network)), mounts_key});
+    std::string key = hashKey({"run", s.key, joinStrings(args, "\x1f"),
+                               joinStrings(proc_env, "\x1f"), cfg(s).working_dir, cfg(s).user,
+                               std::string(runtime::networkModeName(network)), mounts_key});
     CAIRN_ASSIGN_OR_RETURN(bool hit, tryCache(s, key, v));
     if (hit) {
       history(s, created_by, false);
@@ -431,17 +442,10 @@ struct Builder::Run {
       spec.mounts.push_back(ms);
     }
 
-    UniqueFd stdin_fd;
-    if (stdin_data) {
-      CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("stdin"));
-      CAIRN_RETURN_IF_ERROR(writeFileDurable(dir / "stdin", *stdin_data));
-      stdin_fd = UniqueFd(::open((dir / "stdin").c_str(), O_RDONLY | O_CLOEXEC));
-    }
     runtime::RunIo io;
     io.on_line = [&](runtime::OutputStream, std::string_view line) {
       progress.output(v, std::string(line) + "\n");
     };
-    io.stdin_fd = stdin_fd.valid() ? stdin_fd.get() : -1;
     io.cancel = req.cancel;
     if (!b.options_.executor) return failedPrecondition("no OCI runtime configured for RUN steps");
     auto result = b.options_.executor->run(spec, io);
@@ -965,7 +969,7 @@ struct Builder::Run {
       manifest.layers.push_back(*layer.blob);
       size += static_cast<std::uint64_t>(layer.blob->size);
     }
-    s.config.created = formatRfc3339(std::chrono::system_clock::now());
+    s.config.created = formatRfc3339(s.last_created);
     if (s.config.architecture.empty()) s.config.architecture = "amd64";
     if (s.config.os.empty()) s.config.os = "linux";
     std::string config_json = toJson(s.config).dump();

@@ -178,6 +178,7 @@ TEST_F(BuilderTest, RebuildIsFullyCachedAndAContentChangeRerunsFromThere) {
   ASSERT_OK_AND_ASSIGN(BuildResult again, build(kDockerfile));
   EXPECT_EQ(again.cached_steps, 5);  // every filesystem step
   EXPECT_EQ(again.config.diff_ids, first.config.diff_ids);
+  EXPECT_EQ(again.manifest.digest, first.manifest.digest);  // the same image, byte for byte
   EXPECT_THAT(log(), HasSubstr("CACHED"));
 
   // Only the mtime changes: still cached.
@@ -249,6 +250,25 @@ TEST_F(BuilderTest, HeredocsRunAndCopyAsBuildKitDocuments) {
   fs::path root = unpack(r);
   EXPECT_EQ(*readFile(root / "greeting"), "hello world\n");
   EXPECT_EQ(*readFile(root / "etc/motd"), "say \"hi\" to world\n");
+}
+
+TEST_F(BuilderTest, MetadataStepBetweenRunsKeepsTheCache) {
+  const char* df = "FROM busybox:test\nRUN echo one > /one\nENV FOO=bar\nRUN echo two > /two\n";
+  ASSERT_OK(build(df));
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build(df));
+  EXPECT_EQ(again.cached_steps, 2);
+}
+
+TEST_F(BuilderTest, RunWithSeveralHeredocsHandsThemToTheShell) {
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
+                                            "RUN <<A cat > /two-a && <<B cat > /two-b\n"
+                                            "first\n"
+                                            "A\n"
+                                            "second\n"
+                                            "B\n"));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "two-a"), "first\n");
+  EXPECT_EQ(*readFile(root / "two-b"), "second\n");
 }
 
 TEST_F(BuilderTest, ChownByNameAndWorkdirOwner) {
