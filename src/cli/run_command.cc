@@ -1,11 +1,14 @@
-// `cairn run`: runs a command in a sandbox over a root filesystem, with an ephemeral upper dir,
-// resource limits and the chosen network; exits with the command's status.
+// `cairn run`: runs a command in a sandbox over a stored image or a root filesystem, with an
+// ephemeral upper dir, resource limits and the chosen network; exits with the command's status.
 //
-//   cairn run --rootfs ./rootfs --memory 0.5 --network none -- /bin/sh -c 'echo hi'
+//   cairn run busybox:latest --memory 0.5 --network none -- sh -c 'echo hi'
+//   cairn run --rootfs ./rootfs -- /bin/sh -c 'echo hi'
 //
-// Running a stored IMAGE (with its entrypoint, env, workdir and user) comes with the store: the
-// IMAGE positional is parsed already (without --rootfs), and imageRunSpec() is where it becomes
-// a ContainerSpec.
+// An IMAGE is looked up in the local catalog (name → manifest → config); its layers are made
+// present in the LayerStore (imported from their blobs when missing) and become the overlay's
+// lower dirs. The image's entrypoint, cmd, env, workdir and user apply as docker applies them:
+// a COMMAND replaces Cmd (not Entrypoint), -e adds to or overrides the image's variables, and
+// -w/-u override the image's values.
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,7 +18,11 @@
 
 #include "cairn/cli/command.h"
 #include "cairn/common/log.h"
+#include "cairn/layer/chain_id.h"
+#include "cairn/oci/catalog.h"
 #include "cairn/runtime/executor.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
 
 namespace {
 
@@ -31,7 +38,7 @@ struct RunFlags {
   std::int64_t pids = 0;
   std::string network = "default";
   std::vector<std::string> env;
-  std::string workdir = "/";
+  std::string workdir;  // "" = the image's, else "/"
   std::string user;
   bool tty = false;
   double timeout_s = 0;
@@ -40,19 +47,113 @@ struct RunFlags {
   std::vector<std::string> command;
 };
 
-// The seam for images: until the store exists, only --rootfs is accepted.
-Result<cairn::runtime::ContainerSpec> imageRunSpec(const RunFlags& flags) {
-  if (!flags.image.empty())
-    return cairn::failedPrecondition("running stored image '" + flags.image +
-                                     "' needs the image store, which this build lacks; give "
-                                     "--rootfs DIR instead");
-  return cairn::invalidArgument("give --rootfs DIR (or an IMAGE)");
+// What an image run keeps alive until the sandbox ends: the layer store and a lease on the
+// image's top layer, so a concurrent garbage collection cannot remove the lower dirs.
+struct ImageHold {
+  std::unique_ptr<cairn::store::LayerStore> layers;
+  cairn::store::LayerLease lease;
+  cairn::oci::ContainerConfig config;
+  bool has_config = false;
+};
+
+// Replaces or adds KEY=value entries of `base` with those of `overrides` (docker run -e).
+std::vector<std::string> mergeEnv(std::vector<std::string> base,
+                                  const std::vector<std::string>& overrides) {
+  for (const auto& kv : overrides) {
+    const auto key = kv.substr(0, kv.find('='));
+    bool replaced = false;
+    for (auto& existing : base) {
+      if (existing.substr(0, existing.find('=')) == key) {
+        existing = kv;
+        replaced = true;
+      }
+    }
+    if (!replaced) base.push_back(kv);
+  }
+  return base;
 }
 
-Result<cairn::runtime::ContainerSpec> makeSpec(const RunFlags& flags) {
+// Makes the image's layers present and returns the overlay lower dirs, topmost first.
+Result<std::vector<fs::path>> prepareImage(const RunFlags& flags, const fs::path& data_dir,
+                                           ImageHold& hold) {
+  CAIRN_ASSIGN_OR_RETURN(auto catalog, cairn::oci::ImageCatalog::open(data_dir));
+  auto entry = catalog->get(flags.image);
+  if (!entry.ok()) {
+    return cairn::notFound("image \"" + flags.image + "\" is not in the local store " +
+                           data_dir.string() +
+                           " (see `cairn image list`; get one with `cairn image pull`, "
+                           "`cairn build` or `cairn base bootstrap`)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto blobs, cairn::store::LocalBlobStore::open(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(auto image, cairn::oci::loadImage(*blobs, entry->descriptor));
+  if (image.config.diff_ids.size() != image.manifest.layers.size()) {
+    return cairn::invalidArgument("image \"" + flags.image + "\": config has " +
+                                  std::to_string(image.config.diff_ids.size()) + " diff ids for " +
+                                  std::to_string(image.manifest.layers.size()) + " layers");
+  }
+  if (image.manifest.layers.empty())
+    return cairn::invalidArgument("image \"" + flags.image + "\" has no layers: nothing to run");
+  CAIRN_ASSIGN_OR_RETURN(hold.layers, cairn::store::LayerStore::open(data_dir));
+  cairn::layer::ApplyOptions apply;
+  apply.preserve_owner = ::geteuid() == 0;
+  cairn::Digest parent;
+  for (std::size_t i = 0; i < image.manifest.layers.size(); ++i) {
+    const cairn::Digest& diff = image.config.diff_ids[i];
+    cairn::Digest chain = cairn::layer::chainId(parent, diff);
+    if (!hold.layers->exists(chain)) {
+      auto info =
+          hold.layers->importBlob(*blobs, image.manifest.layers[i].digest, parent, diff, apply);
+      if (!info.ok()) {
+        return cairn::Status(info.status().code(), "image \"" + flags.image + "\", layer " +
+                                                       image.manifest.layers[i].digest.str() +
+                                                       ": " + std::string(info.status().message()));
+      }
+      chain = info->chain_id;
+    }
+    parent = chain;
+  }
+  CAIRN_ASSIGN_OR_RETURN(hold.lease, hold.layers->lease(parent));
+  if (image.config.config) {
+    hold.config = *image.config.config;
+    hold.has_config = true;
+  }
+  return hold.layers->lowerDirs(parent);
+}
+
+// The layer (topmost first) that holds etc/passwd, for resolving -u/USER by name.
+fs::path userRoot(const std::vector<fs::path>& lowers) {
+  std::error_code ec;
+  for (const auto& dir : lowers)
+    if (fs::exists(dir / "etc/passwd", ec)) return dir;
+  return lowers.front();
+}
+
+Result<cairn::runtime::ContainerSpec> makeSpec(const RunFlags& flags, const fs::path& data_dir,
+                                               ImageHold& hold) {
   cairn::runtime::ContainerSpec spec;
+  std::string workdir = flags.workdir;
+  std::string user = flags.user;
+  std::vector<std::string> env = flags.env;
+  std::vector<std::string> args = flags.command;
   if (flags.rootfs.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(spec, imageRunSpec(flags));
+    if (flags.image.empty()) return cairn::invalidArgument("give an IMAGE or --rootfs DIR");
+    CAIRN_ASSIGN_OR_RETURN(spec.rootfs.lower_dirs, prepareImage(flags, data_dir, hold));
+    if (hold.has_config) {
+      const auto& c = hold.config;
+      // docker: COMMAND replaces Cmd; Entrypoint stays in front of whichever is used.
+      std::vector<std::string> tail =
+          args.empty() ? c.cmd.value_or(std::vector<std::string>{}) : args;
+      args = c.entrypoint.value_or(std::vector<std::string>{});
+      args.insert(args.end(), tail.begin(), tail.end());
+      env = mergeEnv(c.env, flags.env);
+      if (workdir.empty()) workdir = c.working_dir;
+      if (user.empty()) user = c.user;
+    }
+    if (args.empty()) {
+      return cairn::invalidArgument("image \"" + flags.image +
+                                    "\" has no entrypoint or cmd: give a command "
+                                    "(cairn run IMAGE -- CMD ...)");
+    }
   } else {
     std::error_code ec;
     fs::path rootfs = fs::canonical(flags.rootfs, ec);
@@ -60,20 +161,19 @@ Result<cairn::runtime::ContainerSpec> makeSpec(const RunFlags& flags) {
       return cairn::notFound("--rootfs " + flags.rootfs + " is not a directory");
     spec.rootfs.lower_dirs = {rootfs};  // ephemeral upper: the rootfs itself is never written
   }
-  if (flags.command.empty())
-    return cairn::invalidArgument("no command given (cairn run ... -- CMD)");
-  spec.process.args = flags.command;
-  spec.process.env = flags.env;
-  spec.process.cwd = flags.workdir;
+  if (args.empty()) return cairn::invalidArgument("no command given (cairn run ... -- CMD)");
+  spec.process.args = args;
+  spec.process.env = env;
+  spec.process.cwd = workdir.empty() ? "/" : workdir;
   spec.process.terminal = flags.tty;
   spec.hostname = flags.hostname;
-  if (!flags.user.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(auto user,
-                           cairn::runtime::resolveUser(spec.rootfs.lower_dirs.front(), flags.user));
-    spec.process.uid = user.uid;
-    spec.process.gid = user.gid;
-    spec.process.additional_gids = user.additional_gids;
-    if (!user.home.empty()) spec.process.env.push_back("HOME=" + user.home);
+  if (!user.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto resolved,
+                           cairn::runtime::resolveUser(userRoot(spec.rootfs.lower_dirs), user));
+    spec.process.uid = resolved.uid;
+    spec.process.gid = resolved.gid;
+    spec.process.additional_gids = resolved.additional_gids;
+    if (!resolved.home.empty()) spec.process.env.push_back("HOME=" + resolved.home);
   }
   CAIRN_ASSIGN_OR_RETURN(spec.network, cairn::runtime::parseNetworkMode(flags.network));
   if (flags.memory_gb < 0 || flags.cpus < 0 || flags.pids < 0 || flags.timeout_s < 0)
@@ -96,13 +196,17 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto spec = makeSpec(flags);
+  const fs::path data_dir = cairn::cli::resolvedDataDir(options);
+  ImageHold hold;
+  auto spec = makeSpec(flags, data_dir, hold);
   if (!spec.ok()) {
     std::cerr << "cairn run: " << spec.status().message() << "\n";
-    return 2;
+    // A flag the user got wrong is usage (2); an image that cannot be prepared is 125, as
+    // docker says when the container could not be run.
+    return spec.status().code() == cairn::StatusCode::kInvalidArgument ? 2 : 125;
   }
   cairn::runtime::ExecutorOptions executor_options;
-  executor_options.work_root = fs::path(cairn::cli::resolvedDataDir(options)) / "work" / "run";
+  executor_options.work_root = data_dir / "work" / "run";
   executor_options.runtime = flags.runtime;
   auto executor = cairn::runtime::Executor::create(executor_options);
   if (!executor.ok()) {
@@ -133,15 +237,19 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
 
 void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   auto flags = std::make_shared<RunFlags>();
-  auto* cmd = app.add_subcommand("run", "Run a command in a sandbox over a root filesystem");
+  auto* cmd = app.add_subcommand("run",
+                                 "Run a command in a sandbox from a stored image (or a root "
+                                 "filesystem)");
   cmd->add_option("--rootfs", flags->rootfs, "Root filesystem directory (not modified)");
   cmd->add_option("--cpu", flags->cpus, "CPUs (fractions allowed)");
   cmd->add_option("--memory", flags->memory_gb, "Memory limit in GB");
   cmd->add_option("--pids", flags->pids, "Maximum number of processes");
   cmd->add_option("--network", flags->network, "none | host | default (slirp4netns)");
   cmd->add_option("-e,--env", flags->env, "Environment variable K=V (repeatable)");
-  cmd->add_option("-w,--workdir", flags->workdir, "Working directory inside the sandbox");
-  cmd->add_option("-u,--user", flags->user, "user[:group], by name or number");
+  cmd->add_option("-w,--workdir", flags->workdir,
+                  "Working directory inside the sandbox (default: the image's, else /)");
+  cmd->add_option("-u,--user", flags->user,
+                  "user[:group], by name or number (default: the image's)");
   cmd->add_flag("-t,--tty", flags->tty, "Allocate a terminal");
   cmd->add_option("--timeout", flags->timeout_s, "Kill the sandbox after this many seconds");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime (crun, runc, or a path)");
