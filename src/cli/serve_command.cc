@@ -1,0 +1,308 @@
+// `cairn serve`: the Daytona-compatible API, the S3-compatible context endpoint and the build
+// workers in one process, with embedded defaults (SQLite and files in the data directory).
+//
+// Settings come from flags, then CAIRN_* environment variables, then a TOML file (--config,
+// CAIRN_CONFIG, or <data-dir>/config.toml when it exists), then the defaults below:
+//
+//   listen = "127.0.0.1:3000"        # CAIRN_LISTEN
+//   public_url = "https://cairn.example"   # CAIRN_PUBLIC_URL (build-logs-url, storageUrl)
+//   io_threads = 4                   # CAIRN_IO_THREADS
+//   s3_region = "us-east-1"          # CAIRN_S3_REGION
+//   max_concurrent_builds = 2        # CAIRN_MAX_CONCURRENT_BUILDS
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "cairn/api/s3.h"
+#include "cairn/api/server.h"
+#include "cairn/api/snapshot_routes.h"
+#include "cairn/cli/command.h"
+#include "cairn/common/fs.h"
+#include "cairn/common/time.h"
+#include "cairn/meta/api_key.h"
+#include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/service/snapshot_service.h"
+
+namespace {
+
+using namespace cairn;
+
+struct ServeFlags {
+  std::string listen;
+  std::string public_url;
+  std::string config;
+  int io_threads = 0;
+  std::string s3_region;
+  int max_concurrent_builds = 0;
+};
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 3000;
+  std::string public_url;
+  int io_threads = 4;
+  std::string s3_region = "us-east-1";
+  int max_concurrent_builds = 2;
+};
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+Status parseListen(std::string_view text, ServeConfig& config) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return invalidArgument("--listen must be HOST:PORT, got \"" + std::string(text) + "\"");
+  }
+  std::string host(text.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned long port = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return invalidArgument("--listen port must be 0..65535, got \"" + std::string(text) + "\"");
+    }
+    port = port * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (port > 65535) {
+    return invalidArgument("--listen port must be 0..65535, got \"" + std::string(text) + "\"");
+  }
+  config.host = host;
+  config.port = static_cast<std::uint16_t>(port);
+  return okStatus();
+}
+
+Result<int> parsePositive(std::string_view what, std::string_view text) {
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || value > 100000) {
+      return invalidArgument(std::string(what) + " must be a positive integer, got \"" +
+                             std::string(text) + "\"");
+    }
+    value = value * 10 + (c - '0');
+  }
+  if (value <= 0) {
+    return invalidArgument(std::string(what) + " must be a positive integer, got \"" +
+                           std::string(text) + "\"");
+  }
+  return value;
+}
+
+//! Lowest precedence first: the TOML file, then the environment, then flags.
+Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem::path& data_dir) {
+  ServeConfig config;
+  std::filesystem::path file;
+  if (!flags.config.empty()) {
+    file = flags.config;
+  } else if (auto e = env("CAIRN_CONFIG")) {
+    file = *e;
+  } else if (std::error_code ec; std::filesystem::exists(data_dir / "config.toml", ec)) {
+    file = data_dir / "config.toml";
+  }
+  if (!file.empty()) {
+    try {
+      toml::table table = toml::parse_file(file.string());
+      if (auto v = table["listen"].value<std::string>()) {
+        CAIRN_RETURN_IF_ERROR(parseListen(*v, config));
+      }
+      if (auto v = table["public_url"].value<std::string>()) config.public_url = *v;
+      if (auto v = table["io_threads"].value<std::int64_t>()) {
+        if (*v <= 0 || *v > 256)
+          return invalidArgument(file.string() + ": io_threads out of range");
+        config.io_threads = static_cast<int>(*v);
+      }
+      if (auto v = table["s3_region"].value<std::string>()) config.s3_region = *v;
+      if (auto v = table["max_concurrent_builds"].value<std::int64_t>()) {
+        if (*v <= 0 || *v > 256) {
+          return invalidArgument(file.string() + ": max_concurrent_builds out of range");
+        }
+        config.max_concurrent_builds = static_cast<int>(*v);
+      }
+    } catch (const toml::parse_error& e) {
+      return invalidArgument("config file " + file.string() + ": " + std::string(e.description()) +
+                             " at line " + std::to_string(e.source().begin.line));
+    } catch (const std::exception& e) {
+      return invalidArgument("config file " + file.string() + ": " + e.what());
+    }
+  }
+  if (auto v = env("CAIRN_LISTEN")) CAIRN_RETURN_IF_ERROR(parseListen(*v, config));
+  if (auto v = env("CAIRN_PUBLIC_URL")) config.public_url = *v;
+  if (auto v = env("CAIRN_IO_THREADS")) {
+    CAIRN_ASSIGN_OR_RETURN(config.io_threads, parsePositive("CAIRN_IO_THREADS", *v));
+  }
+  if (auto v = env("CAIRN_S3_REGION")) config.s3_region = *v;
+  if (auto v = env("CAIRN_MAX_CONCURRENT_BUILDS")) {
+    CAIRN_ASSIGN_OR_RETURN(config.max_concurrent_builds,
+                           parsePositive("CAIRN_MAX_CONCURRENT_BUILDS", *v));
+  }
+  if (!flags.listen.empty()) CAIRN_RETURN_IF_ERROR(parseListen(flags.listen, config));
+  if (!flags.public_url.empty()) config.public_url = flags.public_url;
+  if (flags.io_threads > 0) config.io_threads = flags.io_threads;
+  if (!flags.s3_region.empty()) config.s3_region = flags.s3_region;
+  if (flags.max_concurrent_builds > 0) config.max_concurrent_builds = flags.max_concurrent_builds;
+  return config;
+}
+
+//! Stands in for the engine until the build engine is wired into `serve`: every build and pull
+//! fails with this reason, so snapshots reach `error` (never hang in pending).
+class NoEngineBuilder final : public service::SnapshotBuilder {
+ public:
+  static constexpr const char* kReason =
+      "this cairn server has no build engine configured; builds and pulls are unavailable";
+  Result<std::optional<service::BuiltImage>> findBuilt(const std::string&) override {
+    return std::optional<service::BuiltImage>();
+  }
+  Result<service::BuiltImage> build(const service::SnapshotBuildJob&,
+                                    build::LogSink& log) override {
+    log.write(std::string("ERROR: ") + kReason + "\n");
+    return unavailable(kReason);
+  }
+  Result<std::string> resolveDigest(const std::string&) override { return unavailable(kReason); }
+  Result<service::BuiltImage> pull(const std::string&, const std::string&, const std::string&,
+                                   build::LogSink&) override {
+    return unavailable(kReason);
+  }
+  Status removeImage(const std::string&) override { return okStatus(); }
+  Status collectGarbage() override { return okStatus(); }
+  Status recover() override { return okStatus(); }
+};
+
+Status writeInitialKey(const std::filesystem::path& path, const std::string& key) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errnoStatus(errno, "create " + tmp.string());
+  std::string line = key + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+      ::fsync(fd.get()) != 0) {
+    return errnoStatus(errno, "write " + tmp.string());
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return errnoStatus(errno, "rename to " + path.string());
+  return okStatus();
+}
+
+Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
+  std::filesystem::path data_dir = cli::resolvedDataDir(global);
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec)
+    return internalError("cannot create data directory " + data_dir.string() + ": " + ec.message());
+  CAIRN_ASSIGN_OR_RETURN(ServeConfig config, resolveConfig(flags, data_dir));
+
+  // Block the stop signals in every thread started from here on; main waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const Clock& clock = RealClock::instance();
+  CAIRN_ASSIGN_OR_RETURN(auto store, meta::SqliteMetaStore::open(data_dir / "meta.db", clock));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<meta::IssuedApiKey> initial,
+                         meta::bootstrapInitialApiKey(*store, "default"));
+  if (initial) {
+    CAIRN_RETURN_IF_ERROR(writeInitialKey(data_dir / "initial-api-key", initial->key));
+    std::cout << "initial API key (shown once; also in " << (data_dir / "initial-api-key").string()
+              << "): " << initial->key << std::endl;
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<api::ObjectStore> objects_owned,
+                         api::openFsObjectStore(data_dir / "objects"));
+  std::shared_ptr<api::ObjectStore> objects = std::move(objects_owned);
+  api::S3Options s3_options;
+  s3_options.region = config.s3_region;
+  api::ObjectStoreContextReader contexts(objects, s3_options.buckets.front());
+
+  NoEngineBuilder builder;
+  service::ServiceOptions service_options;
+  service_options.data_dir = data_dir;
+  service_options.max_concurrent_builds = config.max_concurrent_builds;
+  service::SnapshotService service(service_options, *store, builder, &contexts, clock);
+  CAIRN_RETURN_IF_ERROR(service.start());
+
+  auto minter = std::make_shared<api::CredentialMinter>(clock);
+  api::Router router;
+  api::SnapshotRoutesOptions routes_options;
+  routes_options.public_url = config.public_url;
+  routes_options.region = config.s3_region;
+  routes_options.bucket = s3_options.buckets.front();
+  routes_options.s3_prefix = s3_options.prefix;
+  Status mounted =
+      api::mountSnapshotRoutes(router, {*store, service, minter, clock}, routes_options);
+  if (mounted.ok()) mounted = api::mountS3(router, s3_options, objects, minter);
+  if (!mounted.ok()) {
+    service.stop();
+    return mounted;
+  }
+  auto metrics = std::make_shared<api::MetricsRegistry>();
+  meta::MetaStore* store_ptr = store.get();
+  metrics->gauge("cairn_queue_depth", "Jobs waiting for a worker", [store_ptr] {
+    Result<std::int64_t> n = store_ptr->countJobs(meta::JobState::kQueued);
+    return n.ok() ? static_cast<double>(*n) : -1.0;
+  });
+  metrics->gauge("cairn_jobs_running", "Jobs being worked on", [store_ptr] {
+    Result<std::int64_t> n = store_ptr->countJobs(meta::JobState::kRunning);
+    return n.ok() ? static_cast<double>(*n) : -1.0;
+  });
+
+  api::ServerOptions server_options;
+  server_options.host = config.host;
+  server_options.port = config.port;
+  server_options.io_threads = config.io_threads;
+  server_options.openapi_json = api::snapshotOpenApiJson();
+  Result<std::unique_ptr<api::Server>> server =
+      api::Server::start(server_options, std::move(router), metrics);
+  if (!server.ok()) {
+    service.stop();
+    return server.status();
+  }
+  std::cout << "listening on http://" << (*server)->address() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cerr << "cairn serve: signal " << signal_number
+            << ", stopping (in-flight requests finish; running builds are recovered on restart)"
+            << std::endl;
+  (*server)->stop();
+  server->reset();
+  service.stop();
+  return okStatus();
+}
+
+void registerServe(CLI::App& app, cli::GlobalOptions& options) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Run the Daytona-compatible snapshot server");
+  cmd->add_option("--listen", flags->listen,
+                  "HOST:PORT (env CAIRN_LISTEN; default 127.0.0.1:3000)");
+  cmd->add_option("--public-url", flags->public_url,
+                  "Base URL clients reach the server at (env CAIRN_PUBLIC_URL)");
+  cmd->add_option("--config", flags->config, "TOML config file (env CAIRN_CONFIG)");
+  cmd->add_option("--io-threads", flags->io_threads, "HTTP I/O threads (env CAIRN_IO_THREADS)");
+  cmd->add_option("--s3-region", flags->s3_region,
+                  "Region of the S3 endpoint (env CAIRN_S3_REGION)");
+  cmd->add_option("--max-concurrent-builds", flags->max_concurrent_builds,
+                  "Builds run at once (env CAIRN_MAX_CONCURRENT_BUILDS)");
+  cmd->callback([&options, flags] {
+    Status s = serve(options, *flags);
+    if (!s.ok()) {
+      std::cerr << "cairn serve: " << s.message() << std::endl;
+      cli::setExitCode(s.code() == StatusCode::kInvalidArgument ? 2 : 1);
+    }
+  });
+}
+
+CAIRN_REGISTER_COMMAND(100, registerServe);
+
+}  // namespace
