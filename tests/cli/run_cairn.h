@@ -39,11 +39,12 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-//! `cairn ARGS` with only `env` (plus PATH and HOME=`scratch`) in its environment and `stdin_text`
-//! on its stdin. `scratch` is a directory the call may write its temporary files to.
-inline CairnRun runCairn(const std::filesystem::path& scratch, const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env = {},
-                         const std::string& stdin_text = {}) {
+//! `program ARGS` with only `env` (plus PATH and HOME=`scratch`) in its environment and
+//! `stdin_text` on its stdin. `scratch` is a directory the call may write its temporary files to.
+inline CairnRun runProgram(const std::string& program, const std::filesystem::path& scratch,
+                           const std::vector<std::string>& args,
+                           const std::map<std::string, std::string>& env = {},
+                           const std::string& stdin_text = {}) {
   const auto err_path = scratch / "cairn.stderr";
   const auto in_path = scratch / "cairn.stdin";
   std::ofstream(in_path, std::ios::binary) << stdin_text;
@@ -51,7 +52,7 @@ inline CairnRun runCairn(const std::filesystem::path& scratch, const std::vector
       "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=" + shellQuote(scratch.string());
   for (const auto& [k, v] : env)
     cmd += " " + k + "=" + shellQuote(v);
-  cmd += " " + shellQuote(CAIRN_BINARY);
+  cmd += " " + shellQuote(program);
   for (const auto& a : args)
     cmd += " " + shellQuote(a);
   cmd += " 2>" + shellQuote(err_path.string()) + " <" + shellQuote(in_path.string());
@@ -67,5 +68,14 @@ inline CairnRun runCairn(const std::filesystem::path& scratch, const std::vector
   r.err = slurp(err_path);
   return r;
 }
+
+#ifdef CAIRN_BINARY
+//! runProgram for the `cairn` binary under test.
+inline CairnRun runCairn(const std::filesystem::path& scratch, const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {},
+                         const std::string& stdin_text = {}) {
+  return runProgram(CAIRN_BINARY, scratch, args, env, stdin_text);
+}
+#endif
 
 }  // namespace cairn::testing
