@@ -123,6 +123,9 @@ struct SnapshotService::Impl {
   std::mutex thread_mu;
   std::condition_variable wake;
   bool stopping = false;
+  // Set by stop(): a build cancelled because the process is stopping is handed back to the
+  // queue (another worker or the next start takes it over), not failed.
+  std::atomic<bool> shutting_down{false};
   std::vector<std::thread> threads;
 
   void notifyLog(std::string_view snapshot_id) {
@@ -236,6 +239,11 @@ struct SnapshotService::Impl {
     return out;
   }
 
+  bool stillBuilding(const std::string& id) {
+    auto now = store.getSnapshot(id);
+    return now.ok() && now->state == SnapshotState::kBuilding;
+  }
+
   bool logOpen(std::string_view id) {
     std::lock_guard lock(running_mu);
     return open_logs.count(id) > 0;
@@ -332,6 +340,7 @@ struct SnapshotService::Impl {
     {
       std::lock_guard lock(running_mu);
       cancels[s.id] = token;
+      if (shutting_down.load()) token->cancel();  // claimed just as stop() began
     }
     Status assembled = assembleContext(s, dir, *log->sink);
     Result<BuiltImage> built =
@@ -346,6 +355,10 @@ struct SnapshotService::Impl {
     }
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
+    if (!built.ok() && shutting_down.load() && stillBuilding(s.id)) {
+      log->sink->write("#0 worker " + options.worker_id + " stopping: build handed back\n");
+      return unavailable("worker " + options.worker_id + " stopped during the build");
+    }
     if (!built.ok()) {
       log->sink->write("ERROR: " + built.status().message() + "\n");
       log.reset();  // all bytes are in the file before the state turns terminal
@@ -444,8 +457,18 @@ struct SnapshotService::Impl {
       auto done = store.completeJob(job.id, options.worker_id);
       (void)done;
     } else {
-      auto failed = store.failJob(job.id, options.worker_id, outcome.message(), std::nullopt);
-      (void)failed;
+      // Unavailable = interrupted by shutdown: queue it again at once.
+      std::optional<std::chrono::milliseconds> retry;
+      if (outcome.code() == StatusCode::kUnavailable) retry = std::chrono::milliseconds(0);
+      auto failed = store.failJob(job.id, options.worker_id, outcome.message(), retry);
+      if (failed.ok() && failed->state == meta::JobState::kFailed && snap.ok()) {
+        auto now_snap = store.getSnapshot(snapshot_id);
+        if (now_snap.ok() && isBuildState(now_snap->state)) {
+          Status st = failSnapshot(snapshot_id, now_snap->state,
+                                   "The snapshot job failed: " + outcome.message());
+          (void)st;
+        }
+      }
     }
     return true;
   }
@@ -657,6 +680,7 @@ Status SnapshotService::start() {
   CAIRN_RETURN_IF_ERROR(impl_->maintenance());
   std::lock_guard lock(impl_->thread_mu);
   impl_->stopping = false;
+  impl_->shutting_down = false;
   for (int i = 0; i < std::max(1, options_.max_concurrent_builds); ++i) {
     impl_->threads.emplace_back([this] { impl_->workerLoop({std::string(kBuildJob)}); });
   }
@@ -674,6 +698,12 @@ void SnapshotService::stop() {
     impl_->stopping = true;
     impl_->wake.notify_all();
     threads.swap(impl_->threads);
+  }
+  if (!threads.empty()) {
+    impl_->shutting_down = true;
+    std::lock_guard lock(impl_->running_mu);
+    for (auto& [id, token] : impl_->cancels)
+      token->cancel();
   }
   for (auto& t : threads)
     t.join();

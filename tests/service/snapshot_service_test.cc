@@ -748,6 +748,41 @@ TEST_F(SnapshotServiceTest, RestartGivesBackJobsOfTheSameWorkerAndRecoversTheBui
   EXPECT_EQ(stateOf(s.id), SnapshotState::kActive);
 }
 
+TEST_F(SnapshotServiceTest, StopHandsARunningBuildBackForTheNextStart) {
+  std::atomic<bool> started{false};
+  builder_.on_build = [&](const SnapshotBuildJob& job, build::LogSink&) -> Result<BuiltImage> {
+    started = true;
+    for (int i = 0; i < 10000 && !(job.cancel && job.cancel->cancelled()); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return cairn::cancelled("build cancelled");
+  };
+  options_.tick_interval = std::chrono::milliseconds(5);
+  makeService();
+  auto s = createOk(buildRequest("long", "FROM alpine:3.19\n"));
+  ASSERT_OK(service_->start());
+  for (int i = 0; i < 10000 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(started.load());
+  service_->stop();
+  EXPECT_EQ(stateOf(s.id), SnapshotState::kBuilding);
+  meta::JobFilter queued;
+  queued.states = {meta::JobState::kQueued};
+  queued.snapshot_id = s.id;
+  ASSERT_OK_AND_ASSIGN(auto jobs, store_->listJobs(queued));
+  EXPECT_EQ(jobs.size(), 1u);
+
+  builder_.on_build = nullptr;
+  makeService();
+  ASSERT_OK_AND_ASSIGN(bool ran, service_->runOneJob());
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(stateOf(s.id), SnapshotState::kActive);
+  ASSERT_OK_AND_ASSIGN(auto logs, service_->readLogs(fullCaller(org_a_), s.id, 0));
+  EXPECT_THAT(logs.bytes, HasSubstr("stopping: build handed back"));
+  EXPECT_THAT(logs.bytes, HasSubstr("taken over"));
+}
+
 // --- logs ---------------------------------------------------------------------------------------
 
 TEST_F(SnapshotServiceTest, WatchersAreNotifiedOfBytesAndOfTheEnd) {

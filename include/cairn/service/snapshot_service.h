@@ -169,7 +169,9 @@ class SnapshotService {
 
   //! Crash recovery (builder recover, reclaim jobs) then worker threads and the ticker.
   Status start();
-  //! Stops taking jobs and waits for running ones to end their current step; idempotent.
+  //! Stops the workers and the ticker. Running builds are cancelled and handed back to the
+  //! queue (the snapshot stays `building`) for the next start or another worker to take over;
+  //! running pulls finish first. Idempotent.
   void stop();
 
   // --- endpoints -------------------------------------------------------------------------
