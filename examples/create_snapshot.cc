@@ -3,6 +3,8 @@
 //
 //   DAYTONA_API_URL=http://127.0.0.1:3000/api DAYTONA_API_KEY=... create_snapshot [NAME]
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <cairn/cairn.h>
 
@@ -10,7 +12,10 @@ int main(int argc, char** argv) {
   const std::string name = argc > 1 ? argv[1] : "numpy-snapshot";
   try {
     cairn::Daytona daytona;  // DAYTONA_API_KEY / DAYTONA_API_URL from the environment
-    cairn::Image image = cairn::Image::debianSlim("3.12").pipInstall({"numpy"});
+    // A named list: a braced {"numpy"} literal of one element would also match the
+    // single-package overload (clang warns about that with -Wbraced-scalar-init).
+    const std::vector<std::string> packages = {"numpy"};
+    cairn::Image image = cairn::Image::debianSlim("3.12").pipInstall(packages);
     cairn::Snapshot snapshot = daytona.snapshot.create(
         {.name = name, .image = image},
         {.onLogs = [](std::string_view chunk) { std::cout << chunk << std::flush; }});

@@ -202,6 +202,15 @@ TEST_F(CliSnapshotTest, CreateThatFailsExitsOneWithTheReason) {
   EXPECT_THAT(r.out + r.err, HasSubstr("RUN step 2 exited with 1"));
 }
 
+TEST_F(CliSnapshotTest, CreateTimeoutCoversTheWholeOperation) {
+  fake_.setStateScript({"pending", "building"});  // never finishes
+  fake_.setCloseLogsWhenTerminal(false);
+  auto r =
+      run({"snapshot", "create", "slow", "--image", "alpine:3.19", "--timeout", "1"}, apiEnv());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("timed out"));
+}
+
 TEST_F(CliSnapshotTest, CreateFromDockerfileUploadsContext) {
   const auto dir = tmp_->path() / "ctx";
   std::filesystem::create_directories(dir);
@@ -271,6 +280,19 @@ TEST_F(CliSnapshotTest, LogsPrintsTheBuildLog) {
   auto r = run({"snapshot", "logs", "alpha"}, apiEnv());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "line one\nline two\n");
+}
+
+TEST_F(CliSnapshotTest, LogsFollowEndsWhenTheBuildIsDone) {
+  fake_.setLogChunks({"building...\n", "done\n"});
+  fake_.addSnapshot("alpha", "active");
+  auto r = run({"snapshot", "logs", "-f", "alpha"}, apiEnv());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "building...\ndone\n");
+  auto streams = fake_.requests();  // the stream is at whatever build-logs-url said
+  bool followed = false;
+  for (const auto& req : streams)
+    followed = followed || req.query.find("follow=true") != std::string::npos;
+  EXPECT_TRUE(followed);
 }
 
 }  // namespace
