@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-"$build/src/cli/cairn" --data-dir "$work/data" serve --listen 127.0.0.1:0 --io-threads "$threads" \
+"$build/src/cli/cairn" --data-dir "$work/data" serve --listen 127.0.0.1:0 --io-threads "$threads" --max-snapshots $((count + 10)) \
   >"$work/cairn.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do grep -q listening "$work/cairn.out" && break; sleep 0.05; done

@@ -1,12 +1,29 @@
 #include "cairn/api/auth.h"
 
 #include <algorithm>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "cairn/common/strings.h"
 #include "cairn/meta/api_key.h"
 
 namespace cairn::api {
+namespace {
+
+bool shouldTouch(const std::string& key_id, SystemTime now) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, SystemTime> last_touch;
+  std::lock_guard lock(mu);
+  if (last_touch.size() > 100000) last_touch.clear();
+  auto [it, inserted] = last_touch.try_emplace(key_id, now);
+  if (inserted) return true;
+  if (now - it->second < std::chrono::minutes(1) && now >= it->second) return false;
+  it->second = now;
+  return true;
+}
+
+}  // namespace
 
 Result<service::Caller> authenticate(const Request& request, meta::MetaStore& store,
                                      SystemTime now) {
@@ -44,8 +61,9 @@ Result<service::Caller> authenticate(const Request& request, meta::MetaStore& st
       org_header != nullptr && !org_header->empty() && *org_header != org->id) {
     return permissionDenied("Invalid authentication context");
   }
-  // Last use is informational; a failure to record it must not fail the request.
-  (void)store.touchApiKey(key.id, now);
+  // Last use is informational: recorded at most once a minute per key (a database write on
+  // every request would cost more than the rest of a GET), and a failure must not fail it.
+  if (shouldTouch(key.id, now)) (void)store.touchApiKey(key.id, now);
   return service::Caller{key.organization_id, key.permissions};
 }
 

@@ -9,6 +9,7 @@
 //   io_threads = 4                   # CAIRN_IO_THREADS
 //   s3_region = "us-east-1"          # CAIRN_S3_REGION
 //   max_concurrent_builds = 2        # CAIRN_MAX_CONCURRENT_BUILDS
+//   max_snapshots = 30               # CAIRN_MAX_SNAPSHOTS (per-organization default quota)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -42,6 +43,7 @@ struct ServeFlags {
   int io_threads = 0;
   std::string s3_region;
   int max_concurrent_builds = 0;
+  int max_snapshots = 0;
 };
 
 struct ServeConfig {
@@ -51,6 +53,8 @@ struct ServeConfig {
   int io_threads = 4;
   std::string s3_region = "us-east-1";
   int max_concurrent_builds = 2;
+  //! Default per-organization snapshot quota (§6); an organization's own limit wins.
+  int max_snapshots = 30;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -86,7 +90,7 @@ Status parseListen(std::string_view text, ServeConfig& config) {
 Result<int> parsePositive(std::string_view what, std::string_view text) {
   int value = 0;
   for (char c : text) {
-    if (c < '0' || c > '9' || value > 100000) {
+    if (c < '0' || c > '9' || value > 10000000) {
       return invalidArgument(std::string(what) + " must be a positive integer, got \"" +
                              std::string(text) + "\"");
     }
@@ -123,6 +127,12 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
         config.io_threads = static_cast<int>(*v);
       }
       if (auto v = table["s3_region"].value<std::string>()) config.s3_region = *v;
+      if (auto v = table["max_snapshots"].value<std::int64_t>()) {
+        if (*v <= 0 || *v > 100000000) {
+          return invalidArgument(file.string() + ": max_snapshots out of range");
+        }
+        config.max_snapshots = static_cast<int>(*v);
+      }
       if (auto v = table["max_concurrent_builds"].value<std::int64_t>()) {
         if (*v <= 0 || *v > 256) {
           return invalidArgument(file.string() + ": max_concurrent_builds out of range");
@@ -142,6 +152,9 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
     CAIRN_ASSIGN_OR_RETURN(config.io_threads, parsePositive("CAIRN_IO_THREADS", *v));
   }
   if (auto v = env("CAIRN_S3_REGION")) config.s3_region = *v;
+  if (auto v = env("CAIRN_MAX_SNAPSHOTS")) {
+    CAIRN_ASSIGN_OR_RETURN(config.max_snapshots, parsePositive("CAIRN_MAX_SNAPSHOTS", *v));
+  }
   if (auto v = env("CAIRN_MAX_CONCURRENT_BUILDS")) {
     CAIRN_ASSIGN_OR_RETURN(config.max_concurrent_builds,
                            parsePositive("CAIRN_MAX_CONCURRENT_BUILDS", *v));
@@ -151,6 +164,7 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
   if (flags.io_threads > 0) config.io_threads = flags.io_threads;
   if (!flags.s3_region.empty()) config.s3_region = flags.s3_region;
   if (flags.max_concurrent_builds > 0) config.max_concurrent_builds = flags.max_concurrent_builds;
+  if (flags.max_snapshots > 0) config.max_snapshots = flags.max_snapshots;
   return config;
 }
 
@@ -229,6 +243,7 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
   service::ServiceOptions service_options;
   service_options.data_dir = data_dir;
   service_options.max_concurrent_builds = config.max_concurrent_builds;
+  service_options.max_snapshots = config.max_snapshots;
   service::SnapshotService service(service_options, *store, builder, &contexts, clock);
   CAIRN_RETURN_IF_ERROR(service.start());
 
@@ -292,6 +307,8 @@ void registerServe(CLI::App& app, cli::GlobalOptions& options) {
   cmd->add_option("--io-threads", flags->io_threads, "HTTP I/O threads (env CAIRN_IO_THREADS)");
   cmd->add_option("--s3-region", flags->s3_region,
                   "Region of the S3 endpoint (env CAIRN_S3_REGION)");
+  cmd->add_option("--max-snapshots", flags->max_snapshots,
+                  "Default snapshot quota per organization (env CAIRN_MAX_SNAPSHOTS)");
   cmd->add_option("--max-concurrent-builds", flags->max_concurrent_builds,
                   "Builds run at once (env CAIRN_MAX_CONCURRENT_BUILDS)");
   cmd->callback([&options, flags] {
