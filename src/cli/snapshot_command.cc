@@ -82,7 +82,9 @@ std::string sizeText(const std::optional<double>& gb) {
 
 std::string createdText(std::chrono::system_clock::time_point t) {
   // Second precision: the table is for people; --json keeps the full value.
-  return cairn::formatRfc3339(std::chrono::time_point_cast<std::chrono::seconds>(t));
+  std::string text = cairn::formatRfc3339(std::chrono::time_point_cast<std::chrono::seconds>(t));
+  if (text.ends_with(".000Z")) text.replace(text.size() - 5, 5, "Z");
+  return text;
 }
 
 void printTable(const std::vector<std::vector<std::string>>& rows) {
