@@ -272,6 +272,34 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     return n.ok() ? static_cast<double>(*n) : -1.0;
   });
 
+  // Walked at scrape time: fine for the embedded store; a remote store reports its own size.
+  metrics->gauge("cairn_store_bytes", "Bytes under the data directory's blobs/ and objects/",
+                 [data_dir] {
+                   std::uintmax_t total = 0;
+                   for (const char* sub : {"blobs", "objects"}) {
+                     std::error_code walk_ec;
+                     for (auto it = std::filesystem::recursive_directory_iterator(
+                              data_dir / sub,
+                              std::filesystem::directory_options::skip_permission_denied, walk_ec);
+                          !walk_ec && it != std::filesystem::recursive_directory_iterator();
+                          it.increment(walk_ec)) {
+                       std::error_code size_ec;
+                       if (it->is_regular_file(size_ec)) {
+                         std::uintmax_t size = it->file_size(size_ec);
+                         if (!size_ec) total += size;
+                       }
+                     }
+                   }
+                   return static_cast<double>(total);
+                 });
+  metrics->gauge("cairn_snapshots_in_error", "Snapshots in the error state", [store_ptr] {
+    meta::SnapshotFilter filter;
+    filter.states = {meta::SnapshotState::kError, meta::SnapshotState::kBuildFailed};
+    filter.limit = 1000000;
+    Result<std::vector<meta::Snapshot>> found = store_ptr->findSnapshots(filter);
+    return found.ok() ? static_cast<double>(found->size()) : -1.0;
+  });
+
   api::ServerOptions server_options;
   server_options.host = config.host;
   server_options.port = config.port;

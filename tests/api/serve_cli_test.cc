@@ -135,6 +135,14 @@ TEST_F(ServeCliTest, FirstStartWritesTheInitialKeyAndSigtermStopsCleanly) {
   EXPECT_EQ(status, 200) << body;
   EXPECT_EQ(httpGet(port, "/api/snapshots", "cairn_wrong").first, 401);
   EXPECT_EQ(httpGet(port, "/healthz", "").first, 200);
+  auto [metrics_status, metrics] = httpGet(port, "/metrics", "");
+  EXPECT_EQ(metrics_status, 200);
+  EXPECT_THAT(metrics, HasSubstr("cairn_queue_depth"));
+  EXPECT_THAT(metrics, HasSubstr("cairn_store_bytes"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(
+          "cairn_http_requests_total{method=\"GET\",route=\"/api/snapshots\",status=\"200\"} 1"));
 
   ::kill(c.pid, SIGTERM);
   EXPECT_EQ(c.wait(), 0) << c.output;
