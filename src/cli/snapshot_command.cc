@@ -21,6 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr const char* kLocalApiUrl = "http://127.0.0.1:3000/api";
+
 struct ConnectionFlags {
   std::string api_url;
   std::string api_key;
@@ -37,6 +39,12 @@ std::string envOr(const char* name) {
 cairn::Daytona connect(const ConnectionFlags& flags) {
   cairn::DaytonaConfig config;
   config.apiUrl = !flags.api_url.empty() ? flags.api_url : envOr("CAIRN_API_URL");
+  // Unlike the SDK (whose default is Daytona's hosted API), `cairn` defaults to the local
+  // `cairn serve` on its default address.
+  if (config.apiUrl.empty() && envOr("DAYTONA_API_URL").empty() &&
+      envOr("DAYTONA_SERVER_URL").empty()) {
+    config.apiUrl = kLocalApiUrl;
+  }
   config.apiKey = !flags.api_key.empty() ? flags.api_key : envOr("CAIRN_API_KEY");
   if (config.apiKey.empty() && envOr("DAYTONA_API_KEY").empty() &&
       envOr("DAYTONA_JWT_TOKEN").empty()) {
@@ -59,6 +67,11 @@ void guarded(Fn&& fn) {
   } catch (const cairn::DaytonaAuthenticationError& e) {
     std::cerr << "cairn snapshot: " << e.what()
               << " (the API key was refused: check --api-key / DAYTONA_API_KEY)\n";
+    cairn::cli::setExitCode(1);
+  } catch (const cairn::DaytonaConnectionError& e) {
+    std::cerr << "cairn snapshot: " << e.what()
+              << " (is the server running? start one with `cairn serve`, or point --api-url / "
+                 "CAIRN_API_URL at it)\n";
     cairn::cli::setExitCode(1);
   } catch (const cairn::DaytonaError& e) {
     std::cerr << "cairn snapshot: " << e.what() << "\n";
@@ -138,7 +151,8 @@ void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
   cmd->require_subcommand(1);
   static ConnectionFlags conn;
   cmd->add_option("--api-url", conn.api_url,
-                  "API URL, e.g. http://127.0.0.1:3000/api (else CAIRN_API_URL, DAYTONA_API_URL)");
+                  "API URL (else CAIRN_API_URL, DAYTONA_API_URL, else the local `cairn serve`, "
+                  "http://127.0.0.1:3000/api)");
   cmd->add_option("--api-key", conn.api_key, "API key (else CAIRN_API_KEY, DAYTONA_API_KEY)");
 
   // create

@@ -156,6 +156,15 @@ TEST_F(CliSnapshotTest, WrongKeyFailsWithAuthenticationHint) {
   EXPECT_THAT(r.err, HasSubstr("API key was refused"));
 }
 
+TEST_F(CliSnapshotTest, UnreachableServerSaysHowToStartOne) {
+  // Port 1 on loopback: nothing listens there (connection refused at once).
+  auto r = run({"snapshot", "list"},
+               {{"CAIRN_API_URL", "http://127.0.0.1:1/api"}, {"DAYTONA_API_KEY", "k"}});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("127.0.0.1"));
+  EXPECT_THAT(r.err, HasSubstr("start one with `cairn serve`"));
+}
+
 TEST_F(CliSnapshotTest, GetMissingIsNotFound) {
   auto r = run({"snapshot", "get", "nope"}, apiEnv());
   EXPECT_EQ(r.exit_code, 1);
