@@ -52,8 +52,13 @@ struct StageState {
   SystemTime last_created{};                  //!< time of the newest step so far
 };
 
+// Bumped whenever what a step writes changes for the same inputs, so that layers made by an
+// older engine are not reused (e.g. context files lost their xattrs in version 2).
+constexpr std::string_view kCacheVersion = "cairn-build-cache-v2";
+
 std::string hashKey(std::initializer_list<std::string_view> parts) {
   Sha256 h;
+  h.update(kCacheVersion);
   for (std::string_view p : parts) {
     h.update(std::to_string(p.size()));
     h.update(":");
@@ -281,6 +286,11 @@ struct Builder::Run {
         if (it == done.end()) return internalError("stage built out of order");
         StageState s = it->second;
         s.args.clear();
+        // ONBUILD triggers recorded in a stage fire when another stage builds FROM it.
+        if (s.config.config) {
+          s.onbuild_triggers = s.config.config->on_build;
+          s.config.config->on_build.clear();
+        }
         return s;
       }
       case BaseKind::kImage:
@@ -1063,6 +1073,8 @@ Result<std::unique_ptr<Builder>> Builder::open(BuilderOptions options) {
   if (!options.blobs || !options.layers || !options.catalog) {
     return invalidArgument("Builder needs a blob store, a layer store and a catalog");
   }
+  // Overlay options and runtime specs need absolute paths; `--data-dir ./d` must work too.
+  options.data_dir = std::filesystem::absolute(options.data_dir);
   std::unique_ptr<Builder> b(new Builder(std::move(options)));
   CAIRN_ASSIGN_OR_RETURN(b->cache_, CacheIndex::open(b->options_.data_dir / "cache" / "index.db"));
   return b;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "cairn/common/status.h"
 
@@ -28,8 +29,11 @@ int exitCode() {
 }
 
 std::string resolvedDataDir(const GlobalOptions& options) {
-  if (!options.data_dir.empty()) return options.data_dir;
-  if (const char* env = std::getenv("CAIRN_DATA_DIR"); env && *env) return env;
+  // Absolute, so that overlay mounts and runtime specs built from it never depend on the cwd.
+  if (!options.data_dir.empty()) return std::filesystem::absolute(options.data_dir).string();
+  if (const char* env = std::getenv("CAIRN_DATA_DIR"); env && *env) {
+    return std::filesystem::absolute(env).string();
+  }
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
     return std::string(xdg) + "/cairn";
   }

@@ -271,6 +271,15 @@ TEST_F(BuilderTest, RunWithSeveralHeredocsHandsThemToTheShell) {
   EXPECT_EQ(*readFile(root / "two-b"), "second\n");
 }
 
+TEST_F(BuilderTest, OnbuildTriggersFireInAStageBuiltFromIt) {
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test AS base\n"
+                                            "ONBUILD RUN echo triggered > /onbuild\n"
+                                            "FROM base\n"
+                                            "RUN cat /onbuild\n"));
+  EXPECT_EQ(*readFile(unpack(r) / "onbuild"), "triggered\n");
+  EXPECT_TRUE(r.config.config->on_build.empty());
+}
+
 TEST_F(BuilderTest, ChownByNameAndWorkdirOwner) {
   write("f.txt", "f");
   ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"

@@ -47,10 +47,24 @@ class DaytonaNotFoundError : public DaytonaError {
   using DaytonaError::DaytonaError;
 };
 
-//! A local argument is wrong: unsupported Python version, a file where a directory is needed, …
-class DaytonaInvalidArgumentError : public DaytonaError {
+//! 400 from the server.
+class DaytonaBadRequestError : public DaytonaError {
  public:
   using DaytonaError::DaytonaError;
+};
+
+//! 400 (validation failures are what a 400 means in Daytona's API).
+class DaytonaValidationError : public DaytonaBadRequestError {
+ public:
+  using DaytonaBadRequestError::DaytonaBadRequestError;
+};
+
+//! A local argument is wrong: unsupported Python version, a file where a directory is needed, …
+//! As in the TS SDK it is a DaytonaValidationError, so one catch handles local and server-side
+//! validation failures.
+class DaytonaInvalidArgumentError : public DaytonaValidationError {
+ public:
+  using DaytonaValidationError::DaytonaValidationError;
 };
 
 //! Throws the exception matching a non-OK Status produced by the Image DSL: NotFound →

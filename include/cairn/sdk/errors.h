@@ -21,16 +21,8 @@
 
 namespace cairn {
 
-//! 400 from the server.
-class DaytonaBadRequestError : public DaytonaError {
- public:
-  using DaytonaError::DaytonaError;
-};
-//! 400 (validation failures are what a 400 means in Daytona's API).
-class DaytonaValidationError : public DaytonaBadRequestError {
- public:
-  using DaytonaBadRequestError::DaytonaBadRequestError;
-};
+// DaytonaBadRequestError and DaytonaValidationError live in cairn/image/errors.h, beside
+// DaytonaInvalidArgumentError which derives from them.
 //! 401: missing, wrong or expired credentials.
 class DaytonaAuthenticationError : public DaytonaError {
  public:
