@@ -25,12 +25,20 @@
 #include "cairn/api/s3.h"
 #include "cairn/api/server.h"
 #include "cairn/api/snapshot_routes.h"
+#include "cairn/build/builder.h"
 #include "cairn/cli/command.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/time.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/registry/client.h"
+#include "cairn/registry/config.h"
+#include "cairn/runtime/executor.h"
+#include "cairn/service/engine_snapshot_builder.h"
 #include "cairn/service/snapshot_service.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
 
 namespace {
 
@@ -168,12 +176,13 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
   return config;
 }
 
-//! Stands in for the engine until the build engine is wired into `serve`: every build and pull
-//! fails with this reason, so snapshots reach `error` (never hang in pending).
+//! Stands in for the engine when no OCI runtime is usable: every build and pull fails with this
+//! reason, so snapshots reach `error` (never hang in pending).
 class NoEngineBuilder final : public service::SnapshotBuilder {
  public:
   static constexpr const char* kReason =
-      "this cairn server has no build engine configured; builds and pulls are unavailable";
+      "this cairn server has no usable OCI runtime (crun or runc, as root); builds and pulls "
+      "are unavailable";
   Result<std::optional<service::BuiltImage>> findBuilt(const std::string&) override {
     return std::optional<service::BuiltImage>();
   }
@@ -239,12 +248,44 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
   s3_options.region = config.s3_region;
   api::ObjectStoreContextReader contexts(objects, s3_options.buckets.front());
 
-  NoEngineBuilder builder;
+  // The build engine over the local stores. Without an OCI runtime (not root, no crun or
+  // runc) the server still serves the API; builds and pulls then fail with a clear reason.
+  CAIRN_ASSIGN_OR_RETURN(auto blobs, store::LocalBlobStore::open(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(auto layers, store::LayerStore::open(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(auto catalog, oci::ImageCatalog::open(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(auto registry_config, registry::RegistryConfig::loadDefault(data_dir, ""));
+  registry::RegistryClient registry_client(registry_config);
+  runtime::ExecutorOptions executor_options;
+  executor_options.work_root = data_dir / "work" / "run";
+  auto executor = runtime::Executor::create(executor_options);
+  std::unique_ptr<build::Builder> engine;
+  std::unique_ptr<service::SnapshotBuilder> engine_adapter;
+  NoEngineBuilder no_engine;
+  service::SnapshotBuilder* builder = &no_engine;
+  if (!executor.ok()) {
+    std::cerr << "warning: no OCI runtime, builds are disabled: " << executor.status().message()
+              << std::endl;
+  } else {
+    build::BuilderOptions bo;
+    bo.data_dir = data_dir;
+    bo.blobs = blobs.get();
+    bo.layers = layers.get();
+    bo.catalog = catalog.get();
+    bo.executor = executor->get();
+    CAIRN_ASSIGN_OR_RETURN(engine, build::Builder::open(bo));
+    service::EngineSnapshotBuilderOptions eo;
+    eo.builder = engine.get();
+    eo.catalog = catalog.get();
+    eo.blobs = blobs.get();
+    eo.registry = &registry_client;
+    engine_adapter = std::make_unique<service::EngineSnapshotBuilder>(eo);
+    builder = engine_adapter.get();
+  }
   service::ServiceOptions service_options;
   service_options.data_dir = data_dir;
   service_options.max_concurrent_builds = config.max_concurrent_builds;
   service_options.max_snapshots = config.max_snapshots;
-  service::SnapshotService service(service_options, *store, builder, &contexts, clock);
+  service::SnapshotService service(service_options, *store, *builder, &contexts, clock);
   CAIRN_RETURN_IF_ERROR(service.start());
 
   auto minter = std::make_shared<api::CredentialMinter>(clock);

@@ -89,8 +89,19 @@ std::string number(double v) {
   return buf;
 }
 
+// The API reports sizes in GB (bytes / 1024³); small images read better in smaller units.
 std::string sizeText(const std::optional<double>& gb) {
-  return gb ? number(*gb) + " GB" : "-";
+  if (!gb) return "-";
+  double bytes = *gb * 1024.0 * 1024.0 * 1024.0;
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
 }
 
 std::string createdText(std::chrono::system_clock::time_point t) {
