@@ -361,6 +361,7 @@ struct Builder::Run {
     EnvMap env = expansionEnv(s);
     std::vector<std::string> args;
     std::string created_by;
+    std::optional<dockerfile::InlineFile> script;
     const auto& shell = cfg(s).shell ? *cfg(s).shell : std::vector<std::string>{"/bin/sh", "-c"};
     if (run.cmd.prepend_shell) {
       std::string line = run.cmd.args.empty() ? "" : run.cmd.args[0];
@@ -370,15 +371,22 @@ struct Builder::Run {
         std::string word = std::string(trimSpace(line));
         bool single = run.cmd.files.size() == 1 && word.starts_with("<<") &&
                       word.find_first_of(" \t") == std::string::npos;
-        if (single) {
+        if (single && run.cmd.files[0].data.starts_with("#!")) {
+          // A script with a shebang is mounted as a file and executed (BuildKit's /dev/pipes).
+          script = run.cmd.files[0];
+        } else if (single) {
           line = run.cmd.files[0].data;
         } else {
           for (const auto& f : run.cmd.files)
             line += "\n" + f.data + f.name;
         }
       }
-      args = shell;
-      args.push_back(line);
+      if (script) {
+        args = {"/dev/pipes/" + script->name};
+      } else {
+        args = shell;
+        args.push_back(line);
+      }
       created_by = "RUN " + joinStrings(args, " ") + " # buildkit";
     } else {
       args = run.cmd.args;
@@ -402,6 +410,7 @@ struct Builder::Run {
           std::string(dockerfile::mountTypeName(m.type)) + ":" + m.target + ":" + m.cache_id + ";";
     std::string key = hashKey({"run", s.key, joinStrings(args, "\x1f"),
                                joinStrings(proc_env, "\x1f"), cfg(s).working_dir, cfg(s).user,
+                               script ? std::string_view(script->data) : std::string_view(),
                                std::string(runtime::networkModeName(network)), mounts_key});
     CAIRN_ASSIGN_OR_RETURN(bool hit, tryCache(s, key, v));
     if (hit) {
@@ -422,6 +431,12 @@ struct Builder::Run {
     spec.rootfs.upper_dir = upper;
     spec.rootfs.work_dir = wd;
     spec.process.args = args;
+    if (script) {
+      CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("pipes"));
+      fs::path file = dir / "script";
+      CAIRN_RETURN_IF_ERROR(writeFileDurable(file, script->data, 0755));
+      spec.mounts.push_back({"/dev/pipes/" + script->name, "bind", file.string(), {"rbind", "ro"}});
+    }
     spec.process.env = proc_env;
     spec.process.cwd = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
     spec.process.uid = user.uid;

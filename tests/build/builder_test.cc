@@ -259,6 +259,15 @@ TEST_F(BuilderTest, MetadataStepBetweenRunsKeepsTheCache) {
   EXPECT_EQ(again.cached_steps, 2);
 }
 
+TEST_F(BuilderTest, HeredocWithShebangRunsAsAScript) {
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
+                                            "RUN <<EOF\n"
+                                            "#!/bin/sh\n"
+                                            "echo \"script $0\" > /script-ran\n"
+                                            "EOF\n"));
+  EXPECT_EQ(*readFile(unpack(r) / "script-ran"), "script /dev/pipes/EOF\n");
+}
+
 TEST_F(BuilderTest, RunWithSeveralHeredocsHandsThemToTheShell) {
   ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test\n"
                                             "RUN <<A cat > /two-a && <<B cat > /two-b\n"
