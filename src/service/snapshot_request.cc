@@ -5,8 +5,8 @@
 #include <cmath>
 #include <regex>
 
-#include "cairn/common/crypto.h"
 #include "cairn/common/strings.h"
+#include "cairn/image/context.h"
 
 namespace cairn::service {
 namespace {
@@ -90,44 +90,6 @@ bool isSafeDisplayString(std::string_view s) {
   static const std::regex kUrl("[a-zA-Z][a-zA-Z0-9+.-]*://");
   std::string text(s);
   return !std::regex_search(text, kTag) && !std::regex_search(text, kUrl);
-}
-
-// UTF-8 → UTF-16 code units, for JavaScript's default string ordering. Invalid sequences
-// become U+FFFD, as TextDecoder does.
-std::u16string toUtf16(std::string_view s) {
-  std::u16string out;
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::uint32_t cp = 0xFFFD;
-    std::size_t len = 1;
-    auto cont = [&](std::size_t k) {
-      return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    };
-    if (c < 0x80) {
-      cp = c;
-    } else if ((c & 0xE0) == 0xC0 && cont(1)) {
-      cp = (c & 0x1Fu) << 6 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
-      len = 2;
-    } else if ((c & 0xF0) == 0xE0 && cont(1) && cont(2)) {
-      cp = (c & 0x0Fu) << 12 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6 |
-           (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
-      len = 3;
-    } else if ((c & 0xF8) == 0xF0 && cont(1) && cont(2) && cont(3)) {
-      cp = (c & 0x07u) << 18 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12 |
-           (static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6 |
-           (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
-      len = 4;
-    }
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out += static_cast<char16_t>(0xD800 + (cp >> 10));
-      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
-    } else {
-      out += static_cast<char16_t>(cp);
-    }
-    i += len;
-  }
-  return out;
 }
 
 }  // namespace
@@ -291,14 +253,8 @@ Status checkSandboxLimits(const CreateSnapshotRequest& r, const SandboxLimits& l
 
 std::string buildSnapshotRef(std::string_view dockerfile_content,
                              std::vector<std::string> context_hashes) {
-  std::stable_sort(
-      context_hashes.begin(), context_hashes.end(),
-      [](const std::string& a, const std::string& b) { return toUtf16(a) < toUtf16(b); });
-  Sha256 h;
-  h.update(dockerfile_content);
-  for (const auto& hash : context_hashes)
-    h.update(hash);
-  return "daytona-" + h.finishHex() + ":daytona";
+  // One implementation of §5.4 for the SDK side (image/) and the server.
+  return daytonaSnapshotRef(dockerfile_content, std::move(context_hashes));
 }
 
 std::optional<std::vector<std::string>> detectEntrypoint(std::string_view dockerfile_content) {
