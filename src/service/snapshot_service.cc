@@ -174,11 +174,23 @@ struct SnapshotService::Impl {
 
   // Moves `id` from `from` to `to`; a lost race (another actor moved it first) is not an error
   // for background work, so callers get the Status and decide.
+  // `outcome` names why a build or pull ends when the target state alone does not say it.
   Result<Snapshot> transition(const std::string& id, SnapshotState from, SnapshotState to,
-                              const meta::SnapshotUpdate& update) {
+                              const meta::SnapshotUpdate& update, std::string_view outcome = {}) {
     auto r = store.updateSnapshotState(id, from, to, update);
     if (r.ok()) notifyLog(id);
+    if (r.ok() && isBuildState(from) && !isBuildState(to)) buildFinished(*r, to, outcome);
     return r;
+  }
+
+  void buildFinished(const Snapshot& s, SnapshotState to, std::string_view outcome) {
+    if (!options.on_build_finished) return;
+    if (outcome.empty()) {
+      outcome = to == SnapshotState::kActive  ? "succeeded"
+                : to == SnapshotState::kError ? "failed"
+                                              : "cancelled";
+    }
+    options.on_build_finished(s.build_info ? "build" : "pull", outcome);
   }
 
   void cancelBuild(std::string_view id) {
@@ -187,10 +199,11 @@ struct SnapshotService::Impl {
     if (it != cancels.end()) it->second->cancel();
   }
 
-  Status failSnapshot(const std::string& id, SnapshotState from, const std::string& reason) {
+  Status failSnapshot(const std::string& id, SnapshotState from, const std::string& reason,
+                      std::string_view outcome = {}) {
     meta::SnapshotUpdate u;
     u.error_reason = boundReason(reason, options.max_error_reason_bytes);
-    auto r = transition(id, from, SnapshotState::kError, u);
+    auto r = transition(id, from, SnapshotState::kError, u, outcome);
     return r.ok() ? okStatus() : r.status();
   }
 
@@ -495,7 +508,8 @@ struct SnapshotService::Impl {
       f.state_entered_before = now - rule.limit;
       CAIRN_ASSIGN_OR_RETURN(auto expired, store.findSnapshots(f));
       for (const auto& s : expired) {
-        Status st = failSnapshot(s.id, rule.state, rule.reason + minutesText(rule.limit));
+        Status st =
+            failSnapshot(s.id, rule.state, rule.reason + minutesText(rule.limit), "timed_out");
         if (st.ok()) cancelBuild(s.id);  // else it moved on meanwhile
       }
     }
@@ -873,6 +887,7 @@ Status SnapshotService::remove(const Caller& caller, std::string_view id) {
   }
   impl_->cancelBuild(s.id);
   impl_->notifyLog(s.id);
+  if (isBuildState(s.state)) impl_->buildFinished(s, SnapshotState::kRemoving, "cancelled");
   impl_->wakeWorkers();
   return okStatus();
 }

@@ -134,6 +134,10 @@ struct ServiceOptions {
   std::string worker_id;  //!< unique per process; generated when empty
   //! errorReason is bounded to this many bytes (§0.4).
   std::size_t max_error_reason_bytes = 4096;
+  //! Told once per build or pull that ends (for metrics): kind "build" or "pull"; outcome
+  //! "succeeded", "failed", "timed_out" (a §0.2 deadline) or "cancelled" (deleted or
+  //! deactivated first). Runs on the thread that ended it: keep it cheap, never call the service.
+  std::function<void(std::string_view kind, std::string_view outcome)> on_build_finished;
 };
 
 //! readLogs(): bytes [offset, next_offset) of the log, and whether the stream is over (the
