@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cairn/common/strings.h"
+#include "cairn/common/utf8.h"
 
 namespace cairn::dockerfile {
 namespace {
@@ -12,39 +13,11 @@ namespace {
 using Token = DockerIgnore::Token;
 using Pattern = DockerIgnore::Pattern;
 
-// Decodes UTF-8 so that `?` and classes match one character, as Go's regexp does. Invalid
-// bytes decode to themselves, so no input is ever rejected.
+// Decodes UTF-8 so that `?` and classes match one character, as Go's regexp does. An invalid
+// byte decodes to its own escape code point (never to a valid character), so no input is
+// rejected and a stray 0xE9 does not match "é".
 std::u32string decodeUtf8(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto b = static_cast<unsigned char>(s[i]);
-    int len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
-    if (len <= 1 || i + static_cast<std::size_t>(len) > s.size()) {
-      out.push_back(b);
-      ++i;
-      continue;
-    }
-    char32_t cp = b & (0xFF >> (len + 1));
-    bool valid = true;
-    for (int k = 1; k < len; ++k) {
-      auto c = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((c >> 6) != 0x2) {
-        valid = false;
-        break;
-      }
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    if (!valid) {
-      out.push_back(b);
-      ++i;
-      continue;
-    }
-    out.push_back(cp);
-    i += static_cast<std::size_t>(len);
-  }
-  return out;
+  return cairn::decodeUtf8(s, InvalidUtf8::kSurrogateEscape);
 }
 
 // Go's path.Clean: lexical, on '/'-separated paths.

@@ -1,15 +1,24 @@
 // Private UTF-8 helpers for the Dockerfile front end. Invalid bytes decode to U+DC80+byte
-// ("surrogate escape") and encode back to the same byte, so any input survives a round trip.
+// ("surrogate escape") and encode back to the same byte, so any input survives a round trip;
+// the decoding itself is common's (strict, like Go's utf8.DecodeRune).
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "cairn/common/utf8.h"
+
 namespace cairn::dockerfile::internal {
 
-std::u32string decodeUtf8(std::string_view s);
-void appendUtf8(std::string& out, char32_t c);
-std::string encodeUtf8(std::u32string_view s);
+inline std::u32string decodeUtf8(std::string_view s) {
+  return cairn::decodeUtf8(s, InvalidUtf8::kSurrogateEscape);
+}
+inline void appendUtf8(std::string& out, char32_t c) {
+  cairn::appendUtf8(out, c, InvalidUtf8::kSurrogateEscape);
+}
+inline std::string encodeUtf8(std::u32string_view s) {
+  return cairn::encodeUtf8(s, InvalidUtf8::kSurrogateEscape);
+}
 //! Go's unicode.IsSpace.
 bool isUnicodeSpace(char32_t c);
 //! Go's unicode.IsLetter / IsDigit, approximated: ASCII exactly, any other non-space,

@@ -7,11 +7,19 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/common/utf8.h"
+
 namespace cairn::image::js {
 
-//! Code points of a UTF-8 string; an invalid byte becomes U+FFFD.
-std::u32string decodeUtf8(std::string_view s);
-std::string encodeUtf8(std::u32string_view s);
+//! Code points of a UTF-8 string; an invalid byte (overlong forms and encoded surrogates
+//! included) becomes U+FFFD, one per byte.
+inline std::u32string decodeUtf8(std::string_view s) {
+  return cairn::decodeUtf8(s, InvalidUtf8::kReplace);
+}
+//! UTF-8 of code points; a lone surrogate becomes U+FFFD, as in Node.
+inline std::string encodeUtf8(std::u32string_view s) {
+  return cairn::encodeUtf8(s, InvalidUtf8::kReplace);
+}
 
 //! JS `\s`: WhiteSpace + LineTerminator (tab, LF, VT, FF, CR, space, NBSP, U+1680, U+2000–200A,
 //! U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF).
