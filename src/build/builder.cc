@@ -2,12 +2,17 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "cairn/build/copy.h"
 #include "cairn/build/plan.h"
@@ -50,6 +55,7 @@ struct StageState {
   EnvMap args;                                //!< ARGs declared in this stage, with their values
   std::vector<std::string> onbuild_triggers;  //!< from the base image, to run first
   SystemTime last_created{};                  //!< time of the newest step so far
+  bool last_step_cached = false;              //!< set by a cache hit, read by the step
 };
 
 // Bumped whenever what a step writes changes for the same inputs, so that layers made by an
@@ -177,12 +183,30 @@ struct Builder::Run {
   Progress progress;
   fs::path work;
   BuildPlan plan;
-  std::map<int, StageState> done;  // finished stages by index
   std::optional<dockerfile::DockerIgnore> ignore;
   UniqueFd context_fd;
-  int steps = 0;
-  int cached = 0;
-  int mount_seq = 0;
+  std::atomic<int> steps{0};
+  std::atomic<int> cached{0};
+  std::atomic<int> mount_seq{0};
+  // Cancelled by the caller's token (forwarded by the scheduler) or by the first failing
+  // stage; every RUN step of the build watches it, so one cancel kills them all.
+  runtime::CancelToken cancel_token;
+
+  // Stages run on several threads; a stage reads only the results of stages it depends on,
+  // which are complete before it starts.
+  std::mutex done_mu;
+  std::map<int, StageState> done;  // finished stages by index
+  std::mutex sched_mu;
+  Status first_error;                                // the build's error: the first failure
+  std::vector<std::pair<int, Status>> finished_now;  // stages finished since the last look
+
+  // Base images are loaded once per build, also when several stages start from one.
+  struct ImageSlot {
+    std::mutex mu;
+    std::optional<Result<StageState>> state;
+  };
+  std::mutex images_mu;
+  std::map<std::string, std::shared_ptr<ImageSlot>> images;
 
   Run(Builder& builder, const BuildRequest& request, LogSink& log)
       : b(builder), req(request), progress(log) {}
@@ -195,7 +219,20 @@ struct Builder::Run {
     }
   }
 
-  bool cancelled() const { return req.cancel && req.cancel->cancelled(); }
+  bool cancelled() const { return cancel_token.cancelled(); }
+
+  Result<StageState> finishedStage(int index) {
+    std::lock_guard lock(done_mu);
+    auto it = done.find(index);
+    // The plan orders stages by the references it sees; one that only resolves at run time
+    // (an ARG the plan could not expand) is not waited for.
+    if (it == done.end()) {
+      return failedPrecondition("stage " + std::to_string(index) +
+                                " is used before it is built (a --from the planner could not "
+                                "resolve)");
+    }
+    return it->second;
+  }
 
   Result<fs::path> newDir(const std::string& name) {
     fs::path p = work / (name + "-" + std::to_string(++mount_seq));
@@ -226,6 +263,19 @@ struct Builder::Run {
   // ---- bases --------------------------------------------------------------------------
 
   Result<StageState> imageState(const std::string& reference) {
+    std::shared_ptr<ImageSlot> slot;
+    {
+      std::lock_guard lock(images_mu);
+      auto& p = images[reference];
+      if (!p) p = std::make_shared<ImageSlot>();
+      slot = p;
+    }
+    std::lock_guard lock(slot->mu);
+    if (!slot->state) slot->state = loadImageState(reference);
+    return *slot->state;
+  }
+
+  Result<StageState> loadImageState(const std::string& reference) {
     auto entry = b.options_.catalog->get(reference);
     oci::Descriptor manifest_desc;
     if (entry.ok()) {
@@ -282,9 +332,7 @@ struct Builder::Run {
         return s;
       }
       case BaseKind::kStage: {
-        auto it = done.find(p.base.stage);
-        if (it == done.end()) return internalError("stage built out of order");
-        StageState s = it->second;
+        CAIRN_ASSIGN_OR_RETURN(StageState s, finishedStage(p.base.stage));
         s.args.clear();
         // ONBUILD triggers recorded in a stage fire when another stage builds FROM it.
         if (s.config.config) {
@@ -326,6 +374,7 @@ struct Builder::Run {
     s.layers.push_back({entry->chain_id, entry->diff_id, std::nullopt});
     s.key = key;
     progress.cached(v);
+    s.last_step_cached = true;
     ++cached;
     return true;
   }
@@ -471,7 +520,7 @@ struct Builder::Run {
     io.on_line = [&](runtime::OutputStream, std::string_view line) {
       progress.output(v, std::string(line) + "\n");
     };
-    io.cancel = req.cancel;
+    io.cancel = &cancel_token;
     if (!b.options_.executor) return failedPrecondition("no OCI runtime configured for RUN steps");
     auto result = b.options_.executor->run(spec, io);
     if (!result.ok()) {
@@ -518,9 +567,7 @@ struct Builder::Run {
                            resolveFromReference(plan, stage_index, from, c.start_line));
     StageState src;
     if (ref.kind == BaseKind::kStage) {
-      auto it = done.find(ref.stage);
-      if (it == done.end()) return internalError("--from stage not built");
-      src = it->second;
+      CAIRN_ASSIGN_OR_RETURN(src, finishedStage(ref.stage));
     } else if (ref.kind == BaseKind::kImage) {
       CAIRN_ASSIGN_OR_RETURN(src, imageState(ref.image));
     }
@@ -897,7 +944,7 @@ struct Builder::Run {
     if (cancelled()) return cancelled_status();
     Progress::VertexId v = progress.start(label);
     ++steps;
-    const int cached_before = cached;
+    s.last_step_cached = false;
     Status st;
     if (const auto* run = std::get_if<dockerfile::RunCommand>(&c.cmd)) {
       st = runStep(s, *run, v);
@@ -911,11 +958,15 @@ struct Builder::Run {
       return st.ok() ? st : lineError(c, st);
     }
     if (!st.ok()) {
+      if (st.code() == StatusCode::kCancelled && cancelled()) {
+        progress.canceled(v);
+        return st;
+      }
       progress.error(v, st.message());
       return lineError(c, st);
     }
     // A cache hit printed CACHED already; BuildKit prints no DONE after it.
-    if (cached == cached_before) progress.done(v);
+    if (!s.last_step_cached) progress.done(v);
     return okStatus();
   }
 
@@ -955,7 +1006,98 @@ struct Builder::Run {
           "[" + prefix + std::to_string(n) + "/" + std::to_string(total) + "] " + commandDisplay(c);
       CAIRN_RETURN_IF_ERROR(step(s, index, c, label));
     }
+    std::lock_guard lock(done_mu);
     done[index] = std::move(s);
+    return okStatus();
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------
+
+  // A stage ended with `st`; the first failure becomes the build's error and cancels the
+  // other stages (a stage cancelled because of it fails with kCancelled, which is not kept).
+  void stageFinished(int index, Status st, int wake_fd) {
+    bool failed = !st.ok();
+    {
+      std::lock_guard lock(sched_mu);
+      if (failed && first_error.ok()) first_error = st;
+      finished_now.emplace_back(index, std::move(st));
+    }
+    if (failed) cancel_token.cancel();
+    std::uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
+
+  // Builds the planned stages as a DAG on at most max_parallel_stages threads: a stage starts
+  // once every stage it depends on (FROM, COPY --from, RUN --mount from) is built.
+  Status buildStages() {
+    const std::size_t limit = static_cast<std::size_t>(std::max(1, req.max_parallel_stages));
+    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake.valid()) return errnoStatus(errno, "eventfd for the stage scheduler");
+    std::map<int, std::thread> running;
+    std::set<int> started, built;
+    for (;;) {
+      if (req.cancel && req.cancel->cancelled()) cancel_token.cancel();
+      std::vector<std::pair<int, Status>> finished;
+      {
+        std::lock_guard lock(sched_mu);
+        finished.swap(finished_now);
+      }
+      for (auto& [index, st] : finished) {
+        if (auto it = running.find(index); it != running.end()) {
+          it->second.join();
+          running.erase(it);
+        }
+        if (st.ok()) built.insert(index);
+      }
+      if (!cancel_token.cancelled()) {
+        for (int index : plan.order) {
+          if (running.size() >= limit) break;
+          if (started.count(index)) continue;
+          const auto& deps = plan.stages[static_cast<std::size_t>(index)].stage_deps;
+          if (!std::all_of(deps.begin(), deps.end(), [&](int d) { return built.count(d) > 0; }))
+            continue;
+          started.insert(index);
+          try {
+            running.emplace(
+                index, std::thread([this, index, fd = wake.get()] {
+                  Status st;
+                  try {
+                    st = buildStage(index);
+                  } catch (const std::exception& e) {
+                    st = internalError("stage " + std::to_string(index) + ": " + e.what());
+                  }
+                  stageFinished(index, std::move(st), fd);
+                }));
+          } catch (const std::system_error& e) {
+            // No thread for this stage: fail the build as if the stage had failed.
+            stageFinished(index, internalError(std::string("start a stage thread: ") + e.what()),
+                          wake.get());
+            break;
+          }
+        }
+      }
+      if (running.empty()) {
+        std::lock_guard lock(sched_mu);
+        if (!finished_now.empty()) continue;  // a stage that could not start
+        break;
+      }
+      pollfd pfds[2] = {{wake.get(), POLLIN, 0}, {req.cancel ? req.cancel->fd() : -1, POLLIN, 0}};
+      // Once cancelled, the caller's eventfd stays readable; only the wake fd matters then.
+      if (cancel_token.cancelled()) pfds[1].fd = -1;
+      if (::poll(pfds, 2, -1) < 0 && errno != EINTR) {
+        // Cannot wait: stop everything, but still join the threads before returning.
+        cancel_token.cancel();
+        for (auto& [index, t] : running)
+          t.join();
+        return errnoStatus(errno, "poll in the stage scheduler");
+      }
+      std::uint64_t count = 0;
+      (void)!::read(wake.get(), &count, sizeof count);
+    }
+    std::lock_guard lock(sched_mu);
+    if (!first_error.ok()) return first_error;
+    if (req.cancel && req.cancel->cancelled()) return cancelled_status();
+    if (built.size() != plan.order.size()) return internalError("stages left unbuilt");
     return okStatus();
   }
 
@@ -1072,10 +1214,7 @@ struct Builder::Run {
       progress.done(ctx);
     }
 
-    for (int index : plan.order) {
-      Status st = buildStage(index);
-      if (!st.ok()) return st;
-    }
+    CAIRN_RETURN_IF_ERROR(buildStages());
     BuildResult r;
     CAIRN_ASSIGN_OR_RETURN(r, exportImage(done[plan.target]));
     r.steps = steps;

@@ -126,6 +126,13 @@ void Progress::done(VertexId id) {
               formatSeconds(clock_.steadyNow() - it->second.started) + "\n");
 }
 
+void Progress::canceled(VertexId id) {
+  std::lock_guard lock(mu_);
+  auto it = vertices_.find(id);
+  if (it != vertices_.end()) flushPartial(id, it->second);
+  sink_.write("#" + std::to_string(id) + " CANCELED\n");
+}
+
 void Progress::error(VertexId id, std::string_view message) {
   std::lock_guard lock(mu_);
   auto it = vertices_.find(id);

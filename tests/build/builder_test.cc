@@ -13,10 +13,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "../runtime/busybox_rootfs.h"
 #include "cairn/common/crypto.h"
+#include "cairn/common/encoding.h"
 #include "cairn/registry/transfer.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
@@ -95,16 +98,31 @@ class BuilderTest : public ::testing::Test {
     std::ofstream(ctx_ / rel) << content;
   }
 
-  Result<BuildResult> build(const std::string& dockerfile, const std::string& tag = "out:test",
-                            bool no_cache = false) {
+  BuildRequest request(const std::string& dockerfile, const std::string& tag = "out:test") {
     BuildRequest req;
     req.dockerfile = dockerfile;
     req.context_dir = ctx_;
     req.tags = {tag};
-    req.no_cache = no_cache;
     req.network = runtime::NetworkMode::kNone;
+    return req;
+  }
+
+  Result<BuildResult> build(const BuildRequest& req) {
     log_ = std::make_unique<MemoryLogSink>();
     return builder_->build(req, *log_);
+  }
+
+  Result<BuildResult> build(const std::string& dockerfile, const std::string& tag = "out:test",
+                            bool no_cache = false) {
+    BuildRequest req = request(dockerfile, tag);
+    req.no_cache = no_cache;
+    return build(req);
+  }
+
+  // The host directory behind `RUN --mount=type=cache,id=<id>`: concurrent steps leave
+  // markers there for each other and for the test.
+  fs::path cacheMountDir(const std::string& id) const {
+    return data_ / "cache" / "mounts" / hexEncode(sha256(id));
   }
 
   // Flattens the built image into a directory to look at its files.
@@ -359,6 +377,138 @@ TEST_F(BuilderTest, AddUrlWithChecksum) {
   EXPECT_THAT(build("FROM busybox:test\nADD --checksum=sha256:" + std::string(64, '0') + " " +
                     server.url("/x.txt") + " /x\n"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("checksum mismatch")));
+}
+
+// A shell loop (bounded: 60 s) that waits until `path` exists, else exits with `code`.
+std::string waitFor(const std::string& path, int code) {
+  return "i=0; while [ ! -e " + path + " ]; do i=$((i+1)); [ $i -lt 600 ] || exit " +
+         std::to_string(code) + "; sleep 0.1; done";
+}
+
+// Every line of a plain progress log is a vertex line ("#N …" for a vertex already started),
+// a blank separator, a warning or the final error — also when stages interleave.
+void expectWellFormed(const std::string& log) {
+  std::set<int> started;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.starts_with("ERROR: ") || line.starts_with("[Warning]")) continue;
+    ASSERT_TRUE(line.starts_with("#")) << line;
+    auto space = line.find(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    int id = std::stoi(line.substr(1, space - 1));
+    if (!started.count(id)) {
+      // The first line of a vertex is its name, right after a blank line (or at the start).
+      EXPECT_EQ(id, static_cast<int>(started.size()) + 1) << line;
+      started.insert(id);
+    }
+  }
+  EXPECT_FALSE(started.empty());
+}
+
+TEST_F(BuilderTest, IndependentStagesBuildAtTheSameTime) {
+  // Each stage's RUN waits for the other's marker in a shared cache mount: built one after
+  // the other, the first one would give up after 60 s and fail the build.
+  std::string df =
+      "FROM busybox:test AS left\n"
+      "RUN --mount=type=cache,id=rendezvous,target=/rv touch /rv/left && " +
+      waitFor("/rv/right", 7) +
+      " && echo left > /left\n"
+      "FROM busybox:test AS right\n"
+      "RUN --mount=type=cache,id=rendezvous,target=/rv touch /rv/right && " +
+      waitFor("/rv/left", 8) +
+      " && echo right > /right\n"
+      "FROM busybox:test\n"
+      "COPY --from=left /left /left\n"
+      "COPY --from=right /right /right\n";
+  BuildRequest req = request(df);
+  req.max_parallel_stages = 2;
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(req));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "left"), "left\n");
+  EXPECT_EQ(*readFile(root / "right"), "right\n");
+  expectWellFormed(log());
+  EXPECT_THAT(log(), HasSubstr("[left 2/2] RUN"));
+  EXPECT_THAT(log(), HasSubstr("[right 2/2] RUN"));
+
+  // Rebuilt, everything is cached, in parallel or not.
+  req.max_parallel_stages = 1;
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build(req));
+  EXPECT_EQ(again.manifest.digest, r.manifest.digest);
+  EXPECT_EQ(again.cached_steps, 4);
+}
+
+TEST_F(BuilderTest, OneStageAtATimeWhenAskedTo) {
+  // max_parallel_stages = 1: the stages still build, one after the other, in DAG order.
+  BuildRequest req = request(
+      "FROM busybox:test AS a\nRUN echo a > /a\n"
+      "FROM a AS b\nRUN cat /a > /b && echo b >> /b\n"
+      "FROM busybox:test AS c\nRUN echo c > /c\n"
+      "FROM busybox:test\nCOPY --from=b /b /b\nCOPY --from=c /c /c\n");
+  req.max_parallel_stages = 1;
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(req));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "b"), "a\nb\n");
+  EXPECT_EQ(*readFile(root / "c"), "c\n");
+  expectWellFormed(log());
+}
+
+TEST_F(BuilderTest, FirstFailureCancelsTheOtherStages) {
+  // "slow" is inside its sleep when "bad" fails (bad waits for slow's marker first); the
+  // build must report bad's failure and kill slow's sleep, which would otherwise leave
+  // slow-finished behind after 120 s.
+  std::string df =
+      "FROM busybox:test AS slow\n"
+      "RUN --mount=type=cache,id=cancel,target=/rv touch /rv/slow-started && sleep "
+      "120 && touch /rv/slow-finished\n"
+      "FROM busybox:test AS bad\n"
+      "RUN --mount=type=cache,id=cancel,target=/rv " +
+      waitFor("/rv/slow-started", 9) +
+      "; echo bad-output; exit 3\n"
+      "FROM busybox:test\n"
+      "COPY --from=slow /etc/passwd /a\n"
+      "COPY --from=bad /etc/passwd /b\n";
+  BuildRequest req = request(df);
+  req.max_parallel_stages = 4;
+  auto r = build(req);
+  EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition,
+                          AllOf(HasSubstr("line 4"), HasSubstr("exit code 3"))));
+  EXPECT_TRUE(fs::exists(cacheMountDir("cancel") / "slow-started"));
+  EXPECT_FALSE(fs::exists(cacheMountDir("cancel") / "slow-finished"));
+  EXPECT_THAT(log(), HasSubstr("bad-output"));
+  EXPECT_THAT(log(), HasSubstr(" CANCELED\n"));
+  EXPECT_THAT(log(), HasSubstr("ERROR: failed to solve: line 4: RUN"));
+  expectWellFormed(log());
+  EXPECT_TRUE(!fs::exists(data_ / "work" / "builds") || fs::is_empty(data_ / "work" / "builds"));
+}
+
+TEST_F(BuilderTest, CallerCancelStopsEveryStage) {
+  std::string df =
+      "FROM busybox:test AS one\n"
+      "RUN --mount=type=cache,id=ext,target=/rv touch /rv/one && sleep 120 && touch /rv/done1\n"
+      "FROM busybox:test AS two\n"
+      "RUN --mount=type=cache,id=ext,target=/rv touch /rv/two && sleep 120 && touch /rv/done2\n"
+      "FROM busybox:test\n"
+      "COPY --from=one /etc/passwd /a\n"
+      "COPY --from=two /etc/passwd /b\n";
+  runtime::CancelToken token;
+  BuildRequest req = request(df);
+  req.cancel = &token;
+  std::thread canceller([&] {
+    // Bounded wait for both sleeps to have started, then cancel.
+    for (int i = 0; i < 600; ++i) {
+      if (fs::exists(cacheMountDir("ext") / "one") && fs::exists(cacheMountDir("ext") / "two"))
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    token.cancel();
+  });
+  auto r = build(req);
+  canceller.join();
+  EXPECT_THAT(r, StatusIs(StatusCode::kCancelled));
+  EXPECT_FALSE(fs::exists(cacheMountDir("ext") / "done1"));
+  EXPECT_FALSE(fs::exists(cacheMountDir("ext") / "done2"));
+  expectWellFormed(log());
 }
 
 }  // namespace

@@ -99,6 +99,21 @@ TEST(ProgressTest, ConcurrentStepsNeverMixWithinALine) {
   EXPECT_EQ(lines_b, 500);
 }
 
+TEST(ProgressTest, CanceledStepFlushesItsPartialLine) {
+  MemoryLogSink sink;
+  FakeClock clock;
+  Progress p(sink, clock);
+  auto a = p.start("[slow 2/2] RUN sleep 100");
+  p.output(a, "waiting");
+  p.canceled(a);
+  EXPECT_EQ(sink.contents(),
+            "#1 [slow 2/2] RUN sleep 100\n"
+            "#1 0.000 waiting\n"
+            "#1 CANCELED\n");
+  p.canceled(99);  // an unknown vertex still gets its line, and nothing crashes
+  EXPECT_THAT(sink.contents(), HasSubstr("#99 CANCELED\n"));
+}
+
 TEST(ProgressTest, FileSinkAppends) {
   ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("progress"));
   std::string path = (dir.path() / "build.log").string();

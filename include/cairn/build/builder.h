@@ -23,6 +23,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cairn/build/cache_index.h"
@@ -36,6 +38,19 @@
 #include "cairn/store/layer_store.h"
 
 namespace cairn::build {
+
+//! A build secret (`cairn build --secret id=X,src=FILE` or `id=X,env=VAR`), mounted by
+//! `RUN --mount=type=secret,id=X`. Its bytes never reach a layer, the image config, its history
+//! or a cache key (only the id does), as with BuildKit.
+struct BuildSecret {
+  std::filesystem::path file;  //!< read when a step mounts it; empty: `value` is used
+  std::string value;
+};
+
+//! Parses docker buildx's `--secret` value: `id=X[,src|source=FILE]`, `id=X,env=VAR`,
+//! `type=file|env`. Without src and env, the environment variable named X is used when it is
+//! set, else the file X. An env secret is read now; a missing file is an error now.
+Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view flag);
 
 //! Fetches an image that is not in the catalog (a registry pull) into the blob store and
 //! returns its manifest descriptor. Optional: without it, a missing base image is NotFound.
@@ -64,6 +79,11 @@ struct BuildRequest {
   std::chrono::milliseconds step_timeout{0};  //!< per RUN step; 0 = none
   std::vector<std::string> tags;              //!< names to tag the result with in the catalog
   const runtime::CancelToken* cancel = nullptr;
+  //! Independent stages (no path between them in the stage DAG) build at the same time, at
+  //! most this many; 1 builds one stage after the other. The first failing stage cancels the
+  //! others (their running RUN steps are killed) and is the build's error.
+  int max_parallel_stages = 3;
+  std::map<std::string, BuildSecret> secrets;  //!< by id
 };
 
 struct BuildResult {

@@ -10,6 +10,9 @@
 //   #5 [4/6] RUN false
 //   #5 ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1
 //
+//   #6 [other 2/3] RUN sleep 100
+//   #6 CANCELED
+//
 // Each step ("vertex") gets a number when it starts; output lines are prefixed with the step
 // number and the seconds since the step started; a partial line is held back until its
 // newline (or the step's end) so that interleaved steps never mix inside a line. Thread-safe:
@@ -96,6 +99,9 @@ class Progress {
   void info(VertexId vertex, std::string_view text);
   void cached(VertexId vertex);
   void done(VertexId vertex);
+  //! "#n CANCELED" (BuildKit's word): the step was stopped because the build was cancelled or
+  //! another stage failed; also flushes the step's partial line.
+  void canceled(VertexId vertex);
   //! "#n ERROR: <message>"; also flushes the step's partial line.
   void error(VertexId vertex, std::string_view message);
   //! A line not tied to a step, e.g. the final "ERROR: failed to solve: …".
