@@ -1,41 +1,15 @@
 #include "cairn/sdk/errors.h"
 
+#include "cairn/common/http_status.h"
 #include "cairn/common/json.h"
 
 namespace cairn::sdk {
 namespace {
 
+// The phrase in "Request failed with status code 502 (Bad Gateway)".
 std::string_view reasonPhrase(long status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 422:
-      return "Unprocessable Entity";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "HTTP error";
-  }
+  std::string_view phrase = httpReasonPhrase(static_cast<int>(status));
+  return phrase.empty() ? "HTTP error" : phrase;
 }
 
 // A string field, or a JSON array of strings joined the way class-validator messages are.
