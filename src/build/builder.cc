@@ -4,14 +4,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "cairn/build/copy.h"
@@ -406,7 +410,293 @@ struct Builder::Run {
     return runtime::resolveUser(etc, user);
   }
 
-  Status runStep(StageState& s, const dockerfile::RunCommand& run, Progress::VertexId v) {
+  // ---- RUN --mount ----------------------------------------------------------------------
+
+  // One --mount of a RUN step: checked and keyed before the cache lookup, prepared (host
+  // paths, secret files, read-only or throwaway-writable trees) only when the step runs.
+  struct StepMount {
+    dockerfile::RunMount m;                //!< with from, source, target and id expanded
+    std::string destination;               //!< absolute, in the container
+    std::string key;                       //!< its part of the step's cache key
+    std::optional<StageState> from;        //!< bind from= a stage or an image
+    std::vector<SelectedSource> selected;  //!< bind from the context
+    const BuildSecret* secret = nullptr;   //!< secret: given by the caller (else skipped)
+  };
+
+  // What prepared mounts hold while the step runs; released when the step ends.
+  struct PreparedMounts {
+    std::vector<runtime::MountSpec> specs;
+    std::vector<std::pair<std::string, std::string>> env;  //!< secrets exposed with env=
+    std::vector<ScopedMount> trees;
+    std::vector<fs::path> remove;  //!< secret files, writable copies, throwaway uppers
+    PreparedMounts() = default;
+    PreparedMounts(PreparedMounts&&) = default;
+    ~PreparedMounts() {
+      trees.clear();  // unmount first: a throwaway upper is busy while mounted
+      std::error_code ec;
+      for (const auto& p : remove)
+        fs::remove_all(p, ec);
+    }
+  };
+
+  // BuildKit refuses secrets over 500 KB (its MaxSecretSize); they are meant to be tokens.
+  static constexpr std::size_t kMaxSecretBytes = 500 * 1024;
+
+  std::mutex secrets_mu;
+  fs::path secrets_dir;  // a tmpfs under the work dir, mounted on first use
+  std::mutex context_binds_mu;
+  std::map<std::string, fs::path> context_binds;  // read-only context copies by source path
+
+  Result<std::vector<StepMount>> planMounts(int stage_index, const dockerfile::RunCommand& run,
+                                            const EnvMap& env, const std::string& cwd, int line) {
+    dockerfile::ShellLexer lexer(plan.dockerfile.escape);
+    auto expand = [&](std::string& field) -> Status {
+      if (field.empty()) return okStatus();
+      CAIRN_ASSIGN_OR_RETURN(field, lexer.processWord(field, env));
+      return okStatus();
+    };
+    std::vector<StepMount> out;
+    std::set<std::string> destinations;
+    for (const auto& raw : run.mounts) {
+      StepMount sm;
+      sm.m = raw;
+      auto& m = sm.m;
+      const std::string type(dockerfile::mountTypeName(m.type));
+      if (m.type == dockerfile::MountType::kSsh) {
+        return invalidArgument(
+            "RUN --mount=type=ssh is not supported (Cairn forwards no SSH agent); use "
+            "--mount=type=secret with a deploy key, or fetch over HTTPS");
+      }
+      for (std::string* f : {&m.from, &m.source, &m.target, &m.cache_id})
+        CAIRN_RETURN_IF_ERROR(expand(*f));
+      if (!m.target.empty()) sm.destination = cleanAbsolutePath(joinPath(cwd, m.target));
+      if (!sm.destination.empty() && !destinations.insert(sm.destination).second) {
+        return invalidArgument("two --mount flags have the same target " + sm.destination);
+      }
+      if (sm.destination == "/") {
+        return invalidArgument("--mount=type=" + type + " cannot be mounted over /");
+      }
+      std::string key = type + "\x1f" + sm.destination;
+      switch (m.type) {
+        case dockerfile::MountType::kCache:
+          key += "\x1f" + m.cache_id;
+          break;
+        case dockerfile::MountType::kTmpfs:
+          key += "\x1f" + std::to_string(m.size_bytes.value_or(0));
+          break;
+        case dockerfile::MountType::kSecret: {
+          // The id and how it is mounted, never the content: changing a secret's value keeps
+          // the cache (as with BuildKit), and no digest of it is ever written down.
+          key += "\x1f" + m.cache_id + "\x1f" + m.env + "\x1f" + (m.required ? "1" : "0") + "\x1f" +
+                 std::to_string(m.mode.value_or(0400)) + "\x1f" +
+                 std::to_string(m.uid.value_or(0)) + ":" + std::to_string(m.gid.value_or(0));
+          if (auto it = req.secrets.find(m.cache_id); it != req.secrets.end()) {
+            sm.secret = &it->second;
+          } else if (m.required) {
+            return failedPrecondition("secret \"" + m.cache_id +
+                                      "\" is required but was not given (cairn build --secret "
+                                      "id=" +
+                                      m.cache_id + ",src=FILE)");
+          }
+          break;
+        }
+        case dockerfile::MountType::kBind: {
+          std::string source = m.source.empty() ? "." : m.source;
+          key += "\x1f" + source + "\x1f" + (m.read_only ? "ro" : "rw");
+          if (m.from.empty()) {
+            if (!context_fd.valid()) {
+              return failedPrecondition("this build has no context directory to bind from");
+            }
+            CopySourceRoot root{context_fd.get(), ignore ? &*ignore : nullptr, true};
+            CAIRN_ASSIGN_OR_RETURN(sm.selected, selectSources(root, {source}));
+            if (sm.selected.size() != 1) {
+              return invalidArgument("bind mount source \"" + source + "\" matches " +
+                                     std::to_string(sm.selected.size()) + " paths, not one");
+            }
+            CAIRN_ASSIGN_OR_RETURN(std::string digest, digestSources(root, sm.selected));
+            key +=
+                "\x1f"
+                "context\x1f" +
+                digest;
+          } else {
+            CAIRN_ASSIGN_OR_RETURN(StageRef ref,
+                                   resolveFromReference(plan, stage_index, m.from, line));
+            StageState src;
+            if (ref.kind == BaseKind::kStage) {
+              CAIRN_ASSIGN_OR_RETURN(src, finishedStage(ref.stage));
+            } else if (ref.kind == BaseKind::kImage) {
+              CAIRN_ASSIGN_OR_RETURN(src, imageState(ref.image));
+            } else {
+              src.key = hashKey({"scratch"});
+            }
+            // A stage's key names its whole filesystem, so it stands for the content.
+            key +=
+                "\x1f"
+                "from\x1f" +
+                src.key;
+            sm.from = std::move(src);
+          }
+          break;
+        }
+        case dockerfile::MountType::kSsh:
+          break;
+      }
+      sm.key = std::move(key);
+      out.push_back(std::move(sm));
+    }
+    return out;
+  }
+
+  // The build's secrets tmpfs: secret bytes never touch the disk. Unmounted with the rest of
+  // the work dir at the end of the build.
+  Result<fs::path> secretsDir() {
+    std::lock_guard lock(secrets_mu);
+    if (!secrets_dir.empty()) return secrets_dir;
+    fs::path dir = work / "secrets";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return internalError("create " + dir.string() + ": " + ec.message());
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "mode=0700,size=64m") != 0) {
+      return errnoStatus(errno, "mount a tmpfs for build secrets at " + dir.string());
+    }
+    secrets_dir = dir;
+    return secrets_dir;
+  }
+
+  // The host path of `source` inside the tree at `root`, resolved as a process chrooted there
+  // would see it (symlinks cannot leave the tree).
+  static Result<fs::path> resolveInTree(const fs::path& root, const std::string& source) {
+    UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return errnoStatus(errno, "open " + root.string());
+    auto fd = openInRoot(dir.get(), source, O_PATH);
+    if (!fd.ok()) {
+      return Status(fd.status().code(),
+                    "bind mount source \"" + source + "\": " + fd.status().message());
+    }
+    char buf[PATH_MAX + 1];
+    std::string link = "/proc/self/fd/" + std::to_string(fd->get());
+    ssize_t n = ::readlink(link.c_str(), buf, PATH_MAX);
+    if (n <= 0) return errnoStatus(errno, "readlink " + link);
+    fs::path resolved(std::string(buf, static_cast<std::size_t>(n)));
+    std::string prefix = root.string();
+    if (resolved != root && !resolved.string().starts_with(prefix + "/")) {
+      return internalError("bind mount source \"" + source + "\" resolved outside its tree");
+    }
+    return resolved;
+  }
+
+  // A copy of a context path made through COPY's machinery: .dockerignore applies and files
+  // are owned by root, as in BuildKit's transferred context.
+  Result<fs::path> copyOfContext(const SelectedSource& selected) {
+    CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("bind-context"));
+    UniqueFd dest(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dest.valid()) return errnoStatus(errno, "open " + dir.string());
+    CopySourceRoot root{context_fd.get(), ignore ? &*ignore : nullptr, true};
+    CAIRN_RETURN_IF_ERROR(copySources(root, {selected}, dest.get(), "/content", {}).status());
+    return dir / "content";
+  }
+
+  Result<PreparedMounts> prepareMounts(const std::vector<StepMount>& mounts) {
+    PreparedMounts out;
+    for (const StepMount& sm : mounts) {
+      const auto& m = sm.m;
+      runtime::MountSpec ms;
+      ms.destination = sm.destination;
+      switch (m.type) {
+        case dockerfile::MountType::kCache: {
+          fs::path dir = b.options_.data_dir / "cache" / "mounts" /
+                         hexEncode(sha256(m.cache_id.empty() ? m.target : m.cache_id));
+          std::error_code ec;
+          fs::create_directories(dir, ec);
+          ms.source = dir.string();
+          ms.options = {"rbind", "rw"};
+          break;
+        }
+        case dockerfile::MountType::kTmpfs:
+          ms.type = "tmpfs";
+          ms.source = "tmpfs";
+          ms.options = {"nosuid", "nodev"};
+          if (m.size_bytes) ms.options.push_back("size=" + std::to_string(*m.size_bytes));
+          break;
+        case dockerfile::MountType::kSecret: {
+          if (!sm.secret) continue;  // optional and not given: the step runs without it
+          std::string value;
+          if (sm.secret->file.empty()) {
+            value = sm.secret->value;
+          } else {
+            auto text = readFile(sm.secret->file);
+            if (!text.ok()) {
+              return Status(text.status().code(),
+                            "secret \"" + m.cache_id + "\": " + text.status().message());
+            }
+            value = std::move(*text);
+          }
+          if (value.size() > kMaxSecretBytes) {
+            return invalidArgument("secret \"" + m.cache_id + "\" is " +
+                                   std::to_string(value.size()) +
+                                   " bytes; secrets may be at most 500 KiB");
+          }
+          if (!m.env.empty()) out.env.emplace_back(m.env, value);
+          if (sm.destination.empty()) continue;  // env only
+          CAIRN_ASSIGN_OR_RETURN(fs::path dir, secretsDir());
+          fs::path file = dir / ("secret-" + std::to_string(++mount_seq));
+          out.remove.push_back(file);
+          UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+          if (!fd.valid()) return errnoStatus(errno, "create " + file.string());
+          CAIRN_RETURN_IF_ERROR(writeAll(fd.get(), value));
+          if (::fchown(fd.get(), m.uid.value_or(0), m.gid.value_or(0)) != 0 ||
+              ::fchmod(fd.get(), m.mode.value_or(0400) & 07777) != 0) {
+            return errnoStatus(errno, "set the owner and mode of secret \"" + m.cache_id + "\"");
+          }
+          ms.source = file.string();
+          ms.options = {"rbind", "ro", "nosuid", "nodev", "noexec"};
+          break;
+        }
+        case dockerfile::MountType::kBind: {
+          std::string source = m.source.empty() ? "/" : m.source;
+          if (!sm.from) {
+            if (m.read_only) {
+              // One read-only copy per context path and build, shared by its steps.
+              std::lock_guard lock(context_binds_mu);
+              auto& copy = context_binds[sm.selected[0].path];
+              if (copy.empty()) {
+                CAIRN_ASSIGN_OR_RETURN(copy, copyOfContext(sm.selected[0]));
+              }
+              ms.source = copy.string();
+            } else {
+              // rw: a copy of its own, thrown away after the step.
+              CAIRN_ASSIGN_OR_RETURN(fs::path copy, copyOfContext(sm.selected[0]));
+              out.remove.push_back(copy.parent_path());
+              ms.source = copy.string();
+            }
+          } else {
+            // Another stage or image: its layers mounted read-only, or over a throwaway upper.
+            fs::path upper, wd;
+            if (!m.read_only) {
+              CAIRN_ASSIGN_OR_RETURN(upper, newDir("bind-upper"));
+              CAIRN_ASSIGN_OR_RETURN(wd, newDir("bind-work"));
+              out.remove.push_back(upper);
+              out.remove.push_back(wd);
+            }
+            CAIRN_ASSIGN_OR_RETURN(ScopedMount tree, mountLayers(*sm.from, upper, wd));
+            CAIRN_ASSIGN_OR_RETURN(fs::path host, resolveInTree(tree.path(), source));
+            out.trees.push_back(std::move(tree));
+            ms.source = host.string();
+          }
+          ms.options = {"rbind", m.read_only ? "ro" : "rw"};
+          break;
+        }
+        case dockerfile::MountType::kSsh:
+          return internalError("ssh mounts are refused when planned");
+      }
+      out.specs.push_back(std::move(ms));
+    }
+    return out;
+  }
+
+  Status runStep(StageState& s, int stage_index, const dockerfile::RunCommand& run,
+                 const Command& c, Progress::VertexId v) {
     EnvMap env = expansionEnv(s);
     std::vector<std::string> args;
     std::string created_by;
@@ -453,10 +743,12 @@ struct Builder::Run {
     if (run.network == dockerfile::NetworkMode::kNone) network = runtime::NetworkMode::kNone;
     if (run.network == dockerfile::NetworkMode::kHost) network = runtime::NetworkMode::kHost;
 
+    const std::string cwd = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<StepMount> mounts,
+                           planMounts(stage_index, run, env, cwd, c.start_line));
     std::string mounts_key;
-    for (const auto& m : run.mounts)
-      mounts_key +=
-          std::string(dockerfile::mountTypeName(m.type)) + ":" + m.target + ":" + m.cache_id + ";";
+    for (const auto& m : mounts)
+      mounts_key += m.key + ";";
     std::string key = hashKey({"run", s.key, joinStrings(args, "\x1f"),
                                joinStrings(proc_env, "\x1f"), cfg(s).working_dir, cfg(s).user,
                                script ? std::string_view(script->data) : std::string_view(),
@@ -487,34 +779,18 @@ struct Builder::Run {
       spec.mounts.push_back({"/dev/pipes/" + script->name, "bind", file.string(), {"rbind", "ro"}});
     }
     spec.process.env = proc_env;
-    spec.process.cwd = cfg(s).working_dir.empty() ? "/" : cfg(s).working_dir;
+    spec.process.cwd = cwd;
     spec.process.uid = user.uid;
     spec.process.gid = user.gid;
     spec.process.additional_gids = user.additional_gids;
     spec.network = network;
     spec.limits = req.limits;
     spec.timeout = req.step_timeout;
-    for (const auto& m : run.mounts) {
-      runtime::MountSpec ms;
-      ms.destination = joinPath(spec.process.cwd, m.target);
-      if (m.type == dockerfile::MountType::kCache) {
-        fs::path dir = b.options_.data_dir / "cache" / "mounts" /
-                       hexEncode(sha256(m.cache_id.empty() ? m.target : m.cache_id));
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        ms.source = dir.string();
-        ms.options = {"rbind", "rw"};
-      } else if (m.type == dockerfile::MountType::kTmpfs) {
-        ms.type = "tmpfs";
-        ms.source = "tmpfs";
-        ms.options = {"nosuid", "nodev"};
-      } else {
-        return invalidArgument(
-            "RUN --mount=type=" + std::string(dockerfile::mountTypeName(m.type)) +
-            " is not supported yet (cache and tmpfs are)");
-      }
-      spec.mounts.push_back(ms);
-    }
+    // Secrets reach the process only here: not in the key above, not in the history.
+    CAIRN_ASSIGN_OR_RETURN(PreparedMounts prepared, prepareMounts(mounts));
+    spec.mounts.insert(spec.mounts.end(), prepared.specs.begin(), prepared.specs.end());
+    for (const auto& [name, value] : prepared.env)
+      setEnv(spec.process.env, name, value);
 
     runtime::RunIo io;
     io.on_line = [&](runtime::OutputStream, std::string_view line) {
@@ -947,7 +1223,7 @@ struct Builder::Run {
     s.last_step_cached = false;
     Status st;
     if (const auto* run = std::get_if<dockerfile::RunCommand>(&c.cmd)) {
-      st = runStep(s, *run, v);
+      st = runStep(s, stage_index, *run, c, v);
     } else if (const auto* copy = std::get_if<dockerfile::CopyCommand>(&c.cmd)) {
       st = copyStep(s, stage_index, c, *copy, v);
     } else if (const auto* w = std::get_if<dockerfile::WorkdirCommand>(&c.cmd)) {
@@ -1222,6 +1498,55 @@ struct Builder::Run {
     return r;
   }
 };
+
+Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view flag) {
+  auto bad = [&](const std::string& why) {
+    return invalidArgument("--secret " + std::string(flag) + ": " + why);
+  };
+  std::string id, src, env, type;
+  for (const std::string& field : splitString(flag, ',')) {
+    auto eq = field.find('=');
+    if (eq == std::string::npos) return bad("\"" + field + "\" is not a key=value pair");
+    std::string key = toLowerAscii(field.substr(0, eq));
+    std::string value = field.substr(eq + 1);
+    if (key == "type") {
+      if (value != "file" && value != "env") {
+        return bad("unsupported secret type \"" + value + "\" (file or env)");
+      }
+      type = value;
+    } else if (key == "id") {
+      id = value;
+    } else if (key == "src" || key == "source") {
+      src = value;
+    } else if (key == "env") {
+      env = value;
+    } else {
+      return bad("unexpected key \"" + key + "\" (id, src, env, type)");
+    }
+  }
+  if (id.empty()) return bad("id=… is required");
+  if (type == "env" && env.empty()) std::swap(env, src);
+  if (env.empty() && src.empty()) {
+    // As buildx: an environment variable named like the id, else a file of that name.
+    if (std::getenv(id.c_str()) != nullptr) {
+      env = id;
+    } else {
+      src = id;
+    }
+  }
+  BuildSecret secret;
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) return bad("environment variable " + env + " is not set");
+    secret.value = value;
+  } else {
+    struct stat st {};
+    if (::stat(src.c_str(), &st) != 0) return errnoStatus(errno, "--secret " + id + ": " + src);
+    if (!S_ISREG(st.st_mode)) return bad(src + " is not a regular file");
+    secret.file = fs::absolute(src);
+  }
+  return std::make_pair(id, std::move(secret));
+}
 
 Result<std::unique_ptr<Builder>> Builder::open(BuilderOptions options) {
   if (!options.blobs || !options.layers || !options.catalog) {

@@ -511,5 +511,175 @@ TEST_F(BuilderTest, CallerCancelStopsEveryStage) {
   expectWellFormed(log());
 }
 
+// Every file under `root` whose contents contain `needle` (the secret must be in none).
+std::vector<std::string> filesContaining(const fs::path& root, const std::string& needle) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file() || it->is_symlink()) continue;
+    auto text = readFile(it->path());
+    if (text.ok() && text->find(needle) != std::string::npos) out.push_back(it->path().string());
+  }
+  return out;
+}
+
+TEST_F(BuilderTest, SecretIsReadableInTheStepAndNowhereInTheImage) {
+  const std::string value = "s3cr3t-t0ken-value";
+  fs::path secret_file = tmp_->path() / "token.txt";
+  std::ofstream(secret_file) << value;
+  // The Dockerfile names the secret by its digest only, so that the value's absence below
+  // means something.
+  const std::string digest = sha256Hex(value) + "  -";
+  const std::string df =
+      "FROM busybox:test\n"
+      "RUN --mount=type=secret,id=token test \"$(busybox sha256sum < /run/secrets/token)\" = "
+      "\"" +
+      digest +
+      "\" && stat -c '%a %u' /run/secrets/token > /default-stat\n"
+      "RUN --mount=type=secret,id=token,target=/etc/tok,mode=0440,uid=1000,gid=50 "
+      "stat -c '%a %u %g' /etc/tok > /custom-stat && wc -c < /etc/tok > /size\n"
+      "RUN --mount=type=secret,id=token,env=TOKEN test \"$(printf %s \"$TOKEN\" | busybox "
+      "sha256sum)\" = \"" +
+      digest +
+      "\" && echo env-ok > /env-ok\n"
+      "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && echo skipped > /opt\n";
+  BuildRequest req = request(df);
+  req.secrets["token"] = BuildSecret{secret_file, ""};
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(req));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "default-stat"), "400 0\n");
+  EXPECT_EQ(*readFile(root / "custom-stat"), "440 1000 50\n");
+  EXPECT_EQ(*readFile(root / "size"), std::to_string(value.size()) + "\n");
+  EXPECT_EQ(*readFile(root / "env-ok"), "env-ok\n");
+  EXPECT_EQ(*readFile(root / "opt"), "skipped\n");
+  // Not in any layer: no mount stubs, no file with the value; not in the config or history.
+  EXPECT_FALSE(fs::exists(root / "run"));
+  EXPECT_FALSE(fs::exists(root / "etc/tok"));
+  EXPECT_THAT(filesContaining(root, value), ::testing::IsEmpty());
+  std::string config_json = oci::toJson(r.config).dump();
+  EXPECT_EQ(config_json.find(value), std::string::npos);
+  for (const auto& h : r.config.history)
+    EXPECT_EQ(h.created_by.find(value), std::string::npos) << h.created_by;
+  EXPECT_EQ(log().find(value), std::string::npos);
+  // Nor in the blobs on disk, or in the cache index: only the id is keyed.
+  EXPECT_THAT(filesContaining(data_ / "blobs", value), ::testing::IsEmpty());
+  EXPECT_THAT(filesContaining(data_ / "layers", value), ::testing::IsEmpty());
+  EXPECT_THAT(filesContaining(data_ / "cache", value), ::testing::IsEmpty());
+
+  // A new value with the same id keeps the cache, as with BuildKit.
+  req.secrets["token"] = BuildSecret{{}, "another-value"};
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build(req));
+  EXPECT_EQ(again.cached_steps, 4);
+  EXPECT_EQ(again.manifest.digest, r.manifest.digest);
+}
+
+TEST_F(BuilderTest, SecretErrors) {
+  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=secret,id=key,required true\n"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("line 2: RUN"), HasSubstr("secret \"key\" is required"))));
+  BuildRequest req = request("FROM busybox:test\nRUN --mount=type=secret,id=big true\n");
+  req.secrets["big"] = BuildSecret{{}, std::string(600 * 1024, 'x')};
+  EXPECT_THAT(build(req), StatusIs(StatusCode::kInvalidArgument,
+                                   AllOf(HasSubstr("line 2"), HasSubstr("at most 500 KiB"))));
+  req.secrets["big"] = BuildSecret{tmp_->path() / "no-such-file", ""};
+  EXPECT_THAT(build(req), StatusIs(StatusCode::kNotFound, HasSubstr("secret \"big\"")));
+}
+
+TEST_F(BuilderTest, ParseSecretFlagAsBuildx) {
+  fs::path file = tmp_->path() / "f.txt";
+  std::ofstream(file) << "x";
+  ASSERT_OK_AND_ASSIGN(auto a, parseSecretFlag("id=a,src=" + file.string()));
+  EXPECT_EQ(a.first, "a");
+  EXPECT_EQ(a.second.file, file);
+  ::setenv("CAIRN_TEST_SECRET", "from-env", 1);
+  ASSERT_OK_AND_ASSIGN(auto b, parseSecretFlag("id=b,env=CAIRN_TEST_SECRET"));
+  EXPECT_EQ(b.second.value, "from-env");
+  ASSERT_OK_AND_ASSIGN(auto c, parseSecretFlag("type=env,id=c,src=CAIRN_TEST_SECRET"));
+  EXPECT_EQ(c.second.value, "from-env");
+  ASSERT_OK_AND_ASSIGN(auto d, parseSecretFlag("id=CAIRN_TEST_SECRET"));
+  EXPECT_EQ(d.second.value, "from-env");
+  EXPECT_THAT(parseSecretFlag("src=" + file.string()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("id=")));
+  EXPECT_THAT(parseSecretFlag("id=x,bogus=1"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unexpected key")));
+  EXPECT_THAT(parseSecretFlag("id=x,type=ssh"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unsupported secret type")));
+  EXPECT_THAT(parseSecretFlag("id=x,env=CAIRN_TEST_UNSET_VARIABLE"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not set")));
+  EXPECT_THAT(parseSecretFlag("id=x,src=/nonexistent/file"), StatusIs(StatusCode::kNotFound));
+  ::unsetenv("CAIRN_TEST_SECRET");
+}
+
+TEST_F(BuilderTest, BindMountsFromContextAndStage) {
+  write("ctxdir/file", "from-context\n");
+  write("ctxdir/ignored.txt", "ignored\n");
+  write("a.txt", "A\n");
+  write(".dockerignore", "ctxdir/ignored.txt\n");
+  const std::string df =
+      "FROM busybox:test AS tools\n"
+      "RUN mkdir -p /opt/tool && echo tool-data > /opt/tool/data\n"
+      "FROM busybox:test\n"
+      "RUN --mount=type=bind,source=ctxdir,target=/mnt/ctx cat /mnt/ctx/file > /from-ctx && "
+      "test ! -e /mnt/ctx/ignored.txt && stat -c %u /mnt/ctx/file > /ctx-owner\n"
+      "RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/t cat /mnt/t/data > "
+      "/from-stage\n"
+      "WORKDIR /w\n"
+      "RUN --mount=type=bind,target=rw,rw echo scribble > rw/new && rm rw/a.txt && "
+      "cat rw/new > /rw-saw\n"
+      "RUN --mount=type=bind,target=/mnt/again test ! -e /mnt/again/new && cat "
+      "/mnt/again/a.txt > /again\n"
+      "RUN --mount=type=bind,from=tools,source=/opt,target=/mnt/opt,rw "
+      "echo x > /mnt/opt/tool/data && echo stage-rw > /stage-rw\n"
+      "RUN --mount=type=bind,from=tools,target=/mnt/tools cat /mnt/tools/opt/tool/data > "
+      "/stage-after\n";
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(df));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "from-ctx"), "from-context\n");
+  EXPECT_EQ(*readFile(root / "ctx-owner"), "0\n");  // context files are root's, as in BuildKit
+  EXPECT_EQ(*readFile(root / "from-stage"), "tool-data\n");
+  EXPECT_EQ(*readFile(root / "rw-saw"), "scribble\n");
+  EXPECT_EQ(*readFile(root / "again"), "A\n");                // the rw step's writes were discarded
+  EXPECT_EQ(*readFile(root / "stage-after"), "tool-data\n");  // also for a stage's tree
+  // The host context is untouched and no mount point is left in the image.
+  EXPECT_EQ(*readFile(ctx_ / "a.txt"), "A\n");
+  EXPECT_FALSE(fs::exists(ctx_ / "new"));
+  EXPECT_FALSE(fs::exists(root / "mnt"));
+  EXPECT_TRUE(fs::is_empty(root / "w"));
+
+  // The bound content is part of the step's key: a change re-runs the steps that bind it.
+  ASSERT_OK_AND_ASSIGN(BuildResult cached, build(df));
+  EXPECT_EQ(cached.cached_steps, 8);
+  write("ctxdir/file", "changed\n");
+  ASSERT_OK_AND_ASSIGN(BuildResult changed, build(df));
+  EXPECT_EQ(*readFile(unpack(changed) / "from-ctx"), "changed\n");
+  EXPECT_LT(changed.cached_steps, cached.cached_steps);
+}
+
+TEST_F(BuilderTest, BindMountErrors) {
+  write("a.txt", "A\n");
+  // Read-only by default.
+  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=bind,target=/c touch /c/x\n"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("line 2: RUN")));
+  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=bind,source=nope,target=/c true\n"),
+              StatusIs(StatusCode::kNotFound, AllOf(HasSubstr("line 2"), HasSubstr("nope"))));
+  EXPECT_THAT(build("FROM busybox:test AS s\nFROM busybox:test\n"
+                    "RUN --mount=type=bind,from=s,source=/nope,target=/c true\n"),
+              StatusIs(StatusCode::kNotFound, AllOf(HasSubstr("line 3"), HasSubstr("\"/nope\""))));
+  // A symlink in a stage cannot lead the bind out of the stage's tree.
+  ASSERT_OK_AND_ASSIGN(
+      BuildResult r,
+      build("FROM busybox:test AS s\nRUN busybox ln -s /../../../../etc /escape\n"
+            "FROM busybox:test\n"
+            "RUN --mount=type=bind,from=s,source=/escape,target=/c cat /c/passwd > /p\n"));
+  EXPECT_THAT(*readFile(unpack(r) / "p"), HasSubstr("app:x:1000"));  // busybox's passwd
+}
+
+TEST_F(BuilderTest, SshMountIsRefusedNamingTheLine) {
+  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=ssh true\n"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("line 2: RUN"), HasSubstr("type=ssh is not supported"))));
+}
+
 }  // namespace
 }  // namespace cairn::build
