@@ -264,6 +264,9 @@ TEST(ParseTest, HostileInputGetsErrorsNamingTheField) {
       {"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\"}",
        "is not an image manifest"},
       {std::string(10000, '['), "nested deeper"},
+      // Numbers nlohmann cannot hold threw out_of_range past parseJson (oci_manifest_fuzz).
+      {"{\"schemaVersion\":2,\"config\":{\"size\":1e400}}", "number overflow"},
+      {"{\"schemaVersion\":2,\"layers\":[-1e999]}", "number overflow"},
   };
   for (const auto& c : cases) {
     EXPECT_THAT(parseManifest(c.text), StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.message)))
