@@ -11,93 +11,13 @@
 #include "cairn/common/sigv4.h"
 #include "cairn/common/strings.h"
 #include "cairn/common/uuid.h"
+#include "cairn/common/xml.h"
 
 namespace cairn::api {
 namespace {
 
 constexpr std::string_view kXmlHeader = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 constexpr std::string_view kS3Ns = "http://s3.amazonaws.com/doc/2006-03-01/";
-
-std::string xmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string xmlUnescape(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out.push_back(s[i]);
-      continue;
-    }
-    std::size_t semi = s.find(';', i);
-    if (semi == std::string_view::npos) {
-      out.push_back(s[i]);
-      continue;
-    }
-    std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp")
-      out.push_back('&');
-    else if (ent == "lt")
-      out.push_back('<');
-    else if (ent == "gt")
-      out.push_back('>');
-    else if (ent == "quot")
-      out.push_back('"');
-    else if (ent == "apos")
-      out.push_back('\'');
-    else if (ent.size() > 1 && ent[0] == '#') {
-      int code = 0;
-      bool hex = ent[1] == 'x' || ent[1] == 'X';
-      std::string_view digits = ent.substr(hex ? 2 : 1);
-      auto [p, ec] =
-          std::from_chars(digits.data(), digits.data() + digits.size(), code, hex ? 16 : 10);
-      if (ec != std::errc() || p != digits.data() + digits.size() || code <= 0 || code > 127) {
-        out.append(s.substr(i, semi - i + 1));
-      } else {
-        out.push_back(static_cast<char>(code));
-      }
-    } else {
-      out.append(s.substr(i, semi - i + 1));
-    }
-    i = semi;
-  }
-  return out;
-}
-
-// The text of the first <tag>…</tag> inside `s`, unescaped.
-std::optional<std::string> xmlElement(std::string_view s, std::string_view tag) {
-  std::string open = "<" + std::string(tag) + ">";
-  std::string close = "</" + std::string(tag) + ">";
-  std::size_t b = s.find(open);
-  if (b == std::string_view::npos) return std::nullopt;
-  b += open.size();
-  std::size_t e = s.find(close, b);
-  if (e == std::string_view::npos) return std::nullopt;
-  return xmlUnescape(trimSpace(s.substr(b, e - b)));
-}
 
 std::string httpDate(SystemTime t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -461,22 +381,15 @@ struct S3 {
       std::optional<std::string> crc;
     };
     std::vector<Wanted> wanted;
-    std::size_t pos = 0;
-    while (true) {
-      std::size_t b = body.find("<Part>", pos);
-      if (b == std::string_view::npos) break;
-      std::size_t e = body.find("</Part>", b);
-      if (e == std::string_view::npos) break;
-      std::string_view part = body.substr(b, e - b);
-      pos = e + 7;
-      std::optional<std::string> number = xmlElement(part, "PartNumber");
-      std::optional<std::string> etag = xmlElement(part, "ETag");
+    for (std::string_view part : xmlElements(body, "Part")) {
+      std::optional<std::string> number = xmlElementText(part, "PartNumber");
+      std::optional<std::string> etag = xmlElementText(part, "ETag");
       int n = 0;
       if (!number || !etag ||
           std::from_chars(number->data(), number->data() + number->size(), n).ec != std::errc()) {
         return error(req, 400, "MalformedXML", "Each Part needs a PartNumber and an ETag.");
       }
-      wanted.push_back({n, stripQuotes(*etag), xmlElement(part, "ChecksumCRC32")});
+      wanted.push_back({n, stripQuotes(*etag), xmlElementText(part, "ChecksumCRC32")});
     }
     if (wanted.empty()) {
       return error(req, 400, "MalformedXML", "CompleteMultipartUpload lists no parts.");

@@ -10,70 +10,15 @@
 #include "cairn/common/encoding.h"
 #include "cairn/common/sigv4.h"
 #include "cairn/common/time.h"
+#include "cairn/common/xml.h"
 
 namespace cairn::sdk {
 namespace {
 
-std::string xmlUnescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out.push_back(s[i]);
-      continue;
-    }
-    static constexpr std::pair<std::string_view, char> kEntities[] = {
-        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    bool matched = false;
-    for (const auto& [entity, ch] : kEntities) {
-      if (s.substr(i, entity.size()) == entity) {
-        out.push_back(ch);
-        i += entity.size() - 1;
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) out.push_back('&');
-  }
-  return out;
-}
-
-std::string xmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// The text of the first <tag>…</tag> in an S3 reply; S3's XML is flat enough for this.
-std::optional<std::string> xmlText(std::string_view xml, std::string_view tag) {
-  std::string open = "<" + std::string(tag) + ">";
-  std::string close = "</" + std::string(tag) + ">";
-  auto start = xml.find(open);
-  if (start == std::string_view::npos) return std::nullopt;
-  start += open.size();
-  auto end = xml.find(close, start);
-  if (end == std::string_view::npos) return std::nullopt;
-  return xmlUnescape(xml.substr(start, end - start));
-}
-
 Status s3Error(std::string_view what, const HttpResponse& r) {
   std::string detail;
-  if (auto code = xmlText(r.body, "Code")) detail = " " + *code;
-  if (auto message = xmlText(r.body, "Message")) detail += ": " + *message;
+  if (auto code = xmlElementText(r.body, "Code")) detail = " " + *code;
+  if (auto message = xmlElementText(r.body, "Message")) detail += ": " + *message;
   if (detail.empty() && !r.body.empty()) detail = ": " + r.body.substr(0, 512);
   std::string text = std::string(what) + ": " + std::to_string(r.status) + detail;
   if (r.status == 403 || r.status == 401) return permissionDenied(std::move(text));
@@ -207,7 +152,7 @@ Status S3Client::upload(std::string_view key, std::uint64_t size, const BodyProd
   HttpHeaders init_headers = {{"x-amz-checksum-algorithm", "CRC32"}};
   CAIRN_ASSIGN_OR_RETURN(HttpResponse init,
                          call("POST", key, "uploads=", std::move(init_headers), "", deadline));
-  std::optional<std::string> upload_id = xmlText(init.body, "UploadId");
+  std::optional<std::string> upload_id = xmlElementText(init.body, "UploadId");
   if (!upload_id || upload_id->empty()) {
     return internalError("create multipart upload of " + key_str + ": the reply has no UploadId");
   }

@@ -14,6 +14,7 @@
 #include "cairn/common/strings.h"
 #include "cairn/common/time.h"
 #include "cairn/common/uuid.h"
+#include "cairn/common/xml.h"
 
 namespace cairn::testing {
 namespace {
@@ -60,19 +61,6 @@ std::string crcB64(std::string_view body) {
   char be[4] = {static_cast<char>(c >> 24), static_cast<char>(c >> 16), static_cast<char>(c >> 8),
                 static_cast<char>(c)};
   return base64Encode(std::string_view(be, 4));
-}
-
-std::optional<std::string> xmlText(std::string_view xml, std::string_view tag, std::size_t from = 0,
-                                   std::size_t* end_out = nullptr) {
-  std::string open = "<" + std::string(tag) + ">";
-  std::string close = "</" + std::string(tag) + ">";
-  auto start = xml.find(open, from);
-  if (start == std::string_view::npos) return std::nullopt;
-  start += open.size();
-  auto end = xml.find(close, start);
-  if (end == std::string_view::npos) return std::nullopt;
-  if (end_out) *end_out = end + close.size();
-  return std::string(xml.substr(start, end - start));
 }
 
 bool isTerminal(const std::string& state) {
@@ -458,17 +446,13 @@ struct FakeDaytona::Impl {
         return s3Fail(what + ": malformed CompleteMultipartUpload", "MalformedXML");
       }
       std::string assembled;
-      std::size_t pos = 0;
       int expected = 1;
       std::size_t count = 0;
-      while (true) {
-        std::size_t end = 0;
-        auto part = xmlText(req.body, "Part", pos, &end);
-        if (!part) break;
-        pos = end;
-        auto etag = xmlText(*part, "ETag");
-        auto crc = xmlText(*part, "ChecksumCRC32");
-        auto number = xmlText(*part, "PartNumber");
+      // Element text is unescaped, as S3 does: the AWS SDK writes an ETag's quotes as &quot;.
+      for (std::string_view part : xmlElements(req.body, "Part")) {
+        auto etag = xmlElementText(part, "ETag");
+        auto crc = xmlElementText(part, "ChecksumCRC32");
+        auto number = xmlElementText(part, "PartNumber");
         if (!etag || !number || std::stoi(*number) != expected) {
           return s3Fail(what + ": part list out of order or incomplete", "InvalidPartOrder");
         }
