@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
+
+#include "cairn/meta/meta_store.h"
 
 namespace cairn::api {
 namespace {
@@ -143,6 +146,96 @@ std::string MetricsRegistry::render() const {
     }
   }
   return out;
+}
+
+std::function<double()> cachedReading(std::function<double()> read,
+                                      std::chrono::milliseconds max_age) {
+  struct Cache {
+    std::function<double()> read;
+    std::chrono::milliseconds max_age;
+    std::mutex compute_mu;  // one reading at a time; others take the last value meanwhile
+    std::mutex value_mu;
+    double value = 0;
+    std::optional<std::chrono::steady_clock::time_point> read_at;
+  };
+  auto cache = std::make_shared<Cache>();
+  cache->read = std::move(read);
+  cache->max_age = max_age;
+  return [cache] {
+    auto fresh = [&] {
+      std::lock_guard lock(cache->value_mu);
+      return cache->read_at && std::chrono::steady_clock::now() - *cache->read_at < cache->max_age;
+    };
+    auto last = [&] {
+      std::lock_guard lock(cache->value_mu);
+      return cache->value;
+    };
+    if (fresh()) return last();
+    std::unique_lock compute(cache->compute_mu, std::try_to_lock);
+    if (!compute.owns_lock()) return last();
+    double v = cache->read();
+    std::lock_guard lock(cache->value_mu);
+    cache->value = v;
+    cache->read_at = std::chrono::steady_clock::now();
+    return v;
+  };
+}
+
+std::uint64_t directoryBytes(const std::vector<std::filesystem::path>& dirs) {
+  std::uint64_t total = 0;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(
+             dir, std::filesystem::directory_options::skip_permission_denied, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code size_ec;
+      if (it->is_regular_file(size_ec)) {
+        std::uintmax_t size = it->file_size(size_ec);
+        if (!size_ec) total += size;
+      }
+    }
+  }
+  return total;
+}
+
+BuildOutcomeRecorder exportSnapshotMetrics(std::shared_ptr<MetricsRegistry> metrics,
+                                           meta::MetaStore& store,
+                                           const SnapshotMetricsOptions& options) {
+  meta::MetaStore* s = &store;
+  metrics->gauge("cairn_queue_depth", "Jobs waiting for a worker", [s] {
+    Result<std::int64_t> n = s->countJobs(meta::JobState::kQueued);
+    return n.ok() ? static_cast<double>(*n) : -1.0;
+  });
+  metrics->gauge("cairn_jobs_running", "Jobs being worked on", [s] {
+    Result<std::int64_t> n = s->countJobs(meta::JobState::kRunning);
+    return n.ok() ? static_cast<double>(*n) : -1.0;
+  });
+  metrics->gauge("cairn_snapshots_in_error", "Snapshots in the error state", [s] {
+    meta::SnapshotFilter filter;
+    filter.states = {meta::SnapshotState::kError, meta::SnapshotState::kBuildFailed};
+    filter.limit = 1000000;
+    Result<std::vector<meta::Snapshot>> found = s->findSnapshots(filter);
+    return found.ok() ? static_cast<double>(found->size()) : -1.0;
+  });
+  std::vector<std::filesystem::path> dirs = {options.data_dir / "blobs",
+                                             options.data_dir / "objects"};
+  metrics->gauge("cairn_store_bytes",
+                 "Bytes under the data directory's blobs/ and objects/ (walked at most every " +
+                     std::to_string(options.store_size_max_age.count()) + " ms)",
+                 cachedReading([dirs] { return static_cast<double>(directoryBytes(dirs)); },
+                               options.store_size_max_age));
+
+  Counter& builds =
+      metrics->counter("cairn_builds_total", "Snapshot builds and pulls by how they ended");
+  for (const char* kind : {"build", "pull"}) {
+    for (const char* outcome : {"succeeded", "failed", "timed_out", "cancelled"}) {
+      builds.inc({{"kind", kind}, {"outcome", outcome}}, 0);
+    }
+  }
+  // The recorder keeps the registry (and so the counter) alive as long as the service has it.
+  return [metrics, &builds](std::string_view kind, std::string_view outcome) {
+    builds.inc({{"kind", std::string(kind)}, {"outcome", std::string(outcome)}});
+  };
 }
 
 }  // namespace cairn::api

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "cairn/api/metrics.h"
 #include "cairn/api/s3.h"
 #include "cairn/api/server.h"
 #include "cairn/api/snapshot_routes.h"
@@ -281,10 +282,14 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     engine_adapter = std::make_unique<service::EngineSnapshotBuilder>(eo);
     builder = engine_adapter.get();
   }
+  // /metrics: the service's series (builds by outcome, queue depth, store size; see
+  // cairn/api/metrics.h); the server adds its HTTP series.
+  auto metrics = std::make_shared<api::MetricsRegistry>();
   service::ServiceOptions service_options;
   service_options.data_dir = data_dir;
   service_options.max_concurrent_builds = config.max_concurrent_builds;
   service_options.max_snapshots = config.max_snapshots;
+  service_options.on_build_finished = api::exportSnapshotMetrics(metrics, *store, {data_dir});
   service::SnapshotService service(service_options, *store, *builder, &contexts, clock);
   CAIRN_RETURN_IF_ERROR(service.start());
 
@@ -302,45 +307,6 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     service.stop();
     return mounted;
   }
-  auto metrics = std::make_shared<api::MetricsRegistry>();
-  meta::MetaStore* store_ptr = store.get();
-  metrics->gauge("cairn_queue_depth", "Jobs waiting for a worker", [store_ptr] {
-    Result<std::int64_t> n = store_ptr->countJobs(meta::JobState::kQueued);
-    return n.ok() ? static_cast<double>(*n) : -1.0;
-  });
-  metrics->gauge("cairn_jobs_running", "Jobs being worked on", [store_ptr] {
-    Result<std::int64_t> n = store_ptr->countJobs(meta::JobState::kRunning);
-    return n.ok() ? static_cast<double>(*n) : -1.0;
-  });
-
-  // Walked at scrape time: fine for the embedded store; a remote store reports its own size.
-  metrics->gauge("cairn_store_bytes", "Bytes under the data directory's blobs/ and objects/",
-                 [data_dir] {
-                   std::uintmax_t total = 0;
-                   for (const char* sub : {"blobs", "objects"}) {
-                     std::error_code walk_ec;
-                     for (auto it = std::filesystem::recursive_directory_iterator(
-                              data_dir / sub,
-                              std::filesystem::directory_options::skip_permission_denied, walk_ec);
-                          !walk_ec && it != std::filesystem::recursive_directory_iterator();
-                          it.increment(walk_ec)) {
-                       std::error_code size_ec;
-                       if (it->is_regular_file(size_ec)) {
-                         std::uintmax_t size = it->file_size(size_ec);
-                         if (!size_ec) total += size;
-                       }
-                     }
-                   }
-                   return static_cast<double>(total);
-                 });
-  metrics->gauge("cairn_snapshots_in_error", "Snapshots in the error state", [store_ptr] {
-    meta::SnapshotFilter filter;
-    filter.states = {meta::SnapshotState::kError, meta::SnapshotState::kBuildFailed};
-    filter.limit = 1000000;
-    Result<std::vector<meta::Snapshot>> found = store_ptr->findSnapshots(filter);
-    return found.ok() ? static_cast<double>(found->size()) : -1.0;
-  });
-
   api::ServerOptions server_options;
   server_options.host = config.host;
   server_options.port = config.port;

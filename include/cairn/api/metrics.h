@@ -5,14 +5,24 @@
 //   auto& builds = metrics.counter("cairn_builds_total", "Builds by outcome");
 //   builds.inc({{"outcome", "success"}});
 //   metrics.gauge("cairn_queue_depth", "Jobs waiting", [&] { return double(queue.size()); });
+//
+// exportSnapshotMetrics() adds the series `cairn serve` reports about its snapshot service.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
+
+namespace cairn::meta {
+class MetaStore;
+}
 
 namespace cairn::api {
 
@@ -71,5 +81,37 @@ class MetricsRegistry {
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
 };
+
+//! Wraps `read` so that it runs at most once per `max_age`: in between, and while another
+//! thread is running it, callers get the last value (0 before the first reading). For gauges
+//! too costly to compute on every scrape. `max_age` 0 reads every time.
+std::function<double()> cachedReading(std::function<double()> read,
+                                      std::chrono::milliseconds max_age);
+
+//! Bytes of the regular files under `dirs` (symlinks are not followed; a missing directory
+//! counts 0; files that vanish during the walk are skipped).
+std::uint64_t directoryBytes(const std::vector<std::filesystem::path>& dirs);
+
+struct SnapshotMetricsOptions {
+  std::filesystem::path data_dir;  //!< cairn_store_bytes sums its blobs/ and objects/
+  //! cairn_store_bytes is a directory walk: done at most this often, on the scrape that finds
+  //! the last value older than this (an idle server walks nothing).
+  std::chrono::milliseconds store_size_max_age = std::chrono::seconds(30);
+};
+
+//! Called by the snapshot service when a build or pull ends (ServiceOptions::on_build_finished).
+using BuildOutcomeRecorder = std::function<void(std::string_view kind, std::string_view outcome)>;
+
+//! Registers on `metrics`:
+//!   cairn_builds_total{kind="build"|"pull",outcome=…}  counter, fed by the returned recorder;
+//!       the outcomes succeeded, failed, timed_out and cancelled start at 0
+//!   cairn_queue_depth          jobs waiting for a worker (counted in `store` at scrape time)
+//!   cairn_jobs_running         jobs being worked on
+//!   cairn_snapshots_in_error   snapshots in error or build_failed
+//!   cairn_store_bytes          bytes under <data_dir>/blobs and <data_dir>/objects (cached)
+//! A gauge whose store query fails reads -1. `store` must outlive the registry's scrapes.
+BuildOutcomeRecorder exportSnapshotMetrics(std::shared_ptr<MetricsRegistry> metrics,
+                                           meta::MetaStore& store,
+                                           const SnapshotMetricsOptions& options);
 
 }  // namespace cairn::api
