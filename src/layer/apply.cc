@@ -4,9 +4,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "cairn/common/fs.h"
+#include "cairn/common/rooted_fs.h"
 
 namespace cairn::layer {
 namespace fs = std::filesystem;
@@ -30,18 +29,6 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 constexpr std::size_t kMaxDepth = 256;
-
-// Resolves `path` below `root_fd` as if root_fd were "/": symlinks and ".." never leave it.
-int openInRoot(int root_fd, const std::string& path, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root_fd, path.empty() ? "." : path.c_str(), &how, sizeof how);
-    if (fd < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    return static_cast<int>(fd);
-  }
-}
 
 struct ReadContext {
   ByteSource* source;
@@ -236,30 +223,27 @@ class Applier {
     std::string parent = p.parentJoined();
     auto cached = dir_cache_.find(parent);
     if (cached != dir_cache_.end()) return cached->second.get();
-    int fd = openInRoot(root_.get(), parent, O_RDONLY | O_DIRECTORY);
+    // Every lookup stays inside the target and on its mount, whatever links the layers made.
+    int fd = openInRootRaw(root_.get(), parent, O_RDONLY | O_DIRECTORY, 0, /*same_mount=*/true);
     if (fd < 0 && errno == ENOENT && create) {
-      std::string prefix;
-      UniqueFd cur(::dup(root_.get()));
-      for (std::size_t i = 0; i + 1 < p.parts.size(); ++i) {
-        std::string next = prefix.empty() ? p.parts[i] : prefix + "/" + p.parts[i];
-        int nfd = openInRoot(root_.get(), next, O_RDONLY | O_DIRECTORY);
-        if (nfd < 0 && errno == ENOENT) {
-          if (::mkdirat(cur.get(), p.parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
-            return entryError(name, StatusCode::kInternal,
-                              "create parent " + next + ": " + std::strerror(errno));
-          }
-          markCreated(next);
-          nfd = openInRoot(root_.get(), next, O_RDONLY | O_DIRECTORY);
-        }
-        if (nfd < 0) {
-          return entryError(
-              name, StatusCode::kInvalidArgument,
-              "parent " + next + " is not a usable directory: " + std::strerror(errno));
-        }
-        cur.reset(nfd);
-        prefix = next;
+      // Missing parents are created like Docker's (0755 under the umask); a link on the way
+      // must already lead to a directory inside the target: nothing is created through it.
+      MkdirAllOptions mkdir_options;
+      mkdir_options.mode = 0755;
+      mkdir_options.exact_mode = false;
+      mkdir_options.create_link_targets = false;
+      mkdir_options.same_mount = true;
+      mkdir_options.on_created = [this](const std::string& path) { markCreated(path); };
+      auto made = mkdirAllInRoot(root_.get(), parent, mkdir_options);
+      if (!made.ok()) {
+        // What the tar put in the way is the tar's fault; the target's own failures keep theirs.
+        StatusCode code = made.status().code();
+        bool environment = code == StatusCode::kPermissionDenied ||
+                           code == StatusCode::kResourceExhausted || code == StatusCode::kInternal;
+        return entryError(name, environment ? code : StatusCode::kInvalidArgument,
+                          "create parent: " + made.status().message());
       }
-      fd = cur.release();
+      fd = made->release();
     }
     if (fd < 0) {
       return entryError(name, StatusCode::kInvalidArgument,
@@ -602,7 +586,8 @@ class Applier {
   Status finishDirs() {
     // Deepest first, so setting a parent's mtime is the last touch it gets.
     for (auto it = deferred_.rbegin(); it != deferred_.rend(); ++it) {
-      UniqueFd fd(openInRoot(root_.get(), it->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      UniqueFd fd(openInRootRaw(root_.get(), it->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
+                                /*same_mount=*/true));
       if (!fd.valid()) continue;  // replaced or whited out later in the tar
       if (::fchmod(fd.get(), it->mode) != 0) {
         return errnoStatus(errno, "chmod directory " + it->path);
