@@ -1,117 +1,308 @@
-// The official Daytona TypeScript SDK (@daytonaio/sdk 0.218.0, tests/node/compat/) against the
-// snapshot routes and the S3 endpoint over real HTTP. The build engine is replaced by a fake
-// that lists the context it was given into the build log (so the upload → context assembly →
-// log stream path is checked end to end) and then succeeds.
+// The official Daytona TypeScript SDK (@daytonaio/sdk 0.218.0, tests/node/compat/) against a real
+// `cairn serve` with its real build engine (crun), as a user would run them:
+//
+//   - a busybox image made here goes to Debian's docker-registry on 127.0.0.1:<random port>
+//     with `cairn image push` (the pull path, offline), and a busybox base goes into the
+//     server's data dir with `cairn image export` + `cairn image import` (the build's FROM);
+//   - `cairn serve --listen 127.0.0.1:0` on a temp data dir, its initial API key;
+//   - the Node script: create from an image name, create from an Image with addLocalFile /
+//     addLocalDir (> 5 MiB context: S3 multipart) and onLogs (real RUN output), a failing build,
+//     get, list, 409, 404, delete, the freed name reused;
+//   - /metrics afterwards counts those builds and pulls by outcome.
+//
+// Needs root (overlayfs, crun), busybox-static, docker-registry, curl, node and
+// tests/node/node_modules (scripts/install-deps installs all of them): label `integration`.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
+#include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
-#include "cairn/api/s3.h"
-#include "cairn/api/server.h"
-#include "cairn/api/snapshot_routes.h"
+#include "../cli/run_cairn.h"
+#include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
-#include "cairn/meta/api_key.h"
-#include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/layer/compression.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/oci/image.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
+#include "test_client.h"
 
 namespace cairn::api {
 namespace {
 
+namespace fs = std::filesystem;
+using cairn::testing::CairnRun;
+using cairn::testing::runCairn;
+using cairn::testing::runProgram;
+using cairn::testing::shellQuote;
+using ::testing::HasSubstr;
+
 const std::string kSourceDir = CAIRN_SOURCE_DIR;
 const std::string kNodeModules = kSourceDir + "/tests/node/node_modules";
 
-std::string shellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
-
-class ListingBuilder final : public service::SnapshotBuilder {
+//! A background child process (stdout+stderr on a pipe), killed when it goes out of scope.
+class Child {
  public:
-  Result<std::optional<service::BuiltImage>> findBuilt(const std::string& ref) override {
-    std::lock_guard lock(mu_);
-    auto it = built_.find(ref);
-    if (it == built_.end()) return std::optional<service::BuiltImage>();
-    return std::optional<service::BuiltImage>(it->second);
+  static Result<Child> spawn(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return errnoStatus(errno, "pipe");
+    pid_t pid = ::fork();
+    if (pid < 0) return errnoStatus(errno, "fork");
+    if (pid == 0) {
+      ::dup2(fds[1], 1);
+      ::dup2(fds[1], 2);
+      for (const char* v : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR",
+                            "CAIRN_REGISTRY_CONFIG"}) {
+        ::unsetenv(v);
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    Child c;
+    c.pid_ = pid;
+    c.out_ = fds[0];
+    return c;
   }
-  Result<service::BuiltImage> build(const service::SnapshotBuildJob& job,
-                                    build::LogSink& log) override {
-    log.write("#1 [1/3] FROM alpine:3.19\n");
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(job.context_dir, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file()) {
-        log.write("context file " + it->path().filename().string() + " " +
-                  std::to_string(it->file_size()) + "\n");
+  Child() = default;
+  Child(Child&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)), out_(std::exchange(o.out_, -1)), output_(o.output_) {}
+  Child& operator=(Child&&) = delete;
+  ~Child() { stop(SIGKILL); }
+
+  //! Reads until `needle` is in the output (true) or EOF / `timeout` (false).
+  bool readUntil(const std::string& needle, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (output_.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[4096];
+      ssize_t n = ::read(out_, buf, sizeof buf);
+      if (n <= 0) return false;
+      output_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  bool exited() {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return true;
+    }
+    return pid_ <= 0;
+  }
+  //! Sends `sig` and waits for the exit (SIGKILL after 60 s). Returns the exit code.
+  int stop(int sig) {
+    if (pid_ > 0) {
+      ::kill(pid_, sig);
+      for (int i = 0; i < 600 && !exited(); ++i) {
+        readUntil("\x01never\x01", std::chrono::seconds(0));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        exit_code_ = 128 + SIGKILL;
       }
     }
-    // Long enough for the SDK to see `building` and open the log stream.
-    std::this_thread::sleep_for(std::chrono::seconds(3));
-    log.write("#3 DONE 0.1s\n");
-    service::BuiltImage image{"sha256:" + std::string(64, 'c'), 5 << 20, {"/bin/sh"}};
-    std::lock_guard lock(mu_);
-    built_[job.snapshot_ref] = image;
-    return image;
+    if (out_ >= 0) {
+      readUntil("\x01never\x01", std::chrono::seconds(1));
+      ::close(out_);
+      out_ = -1;
+    }
+    return exit_code_;
   }
-  Result<std::string> resolveDigest(const std::string&) override {
-    return "sha256:" + std::string(64, 'd');
-  }
-  Result<service::BuiltImage> pull(const std::string&, const std::string& digest,
-                                   const std::string& tag, build::LogSink&) override {
-    service::BuiltImage image{digest, 3 << 20, {"/bin/sh"}};
-    std::lock_guard lock(mu_);
-    built_[tag] = image;
-    return image;
-  }
-  Status removeImage(const std::string&) override { return okStatus(); }
-  Status collectGarbage() override { return okStatus(); }
-  Status recover() override { return okStatus(); }
+  const std::string& output() const { return output_; }
 
  private:
-  std::mutex mu_;
-  std::map<std::string, service::BuiltImage> built_;
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string output_;
+  int exit_code_ = -1;
 };
 
-TEST(DaytonaSdkCompatTest, CreateGetListDeleteWithUploadsAndLogs) {
-  ASSERT_TRUE(std::filesystem::is_directory(kNodeModules + "/@daytonaio/sdk"))
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+//! Debian's docker-registry with our own config (the packaged one listens on every interface):
+//! loopback, temp storage. Retries another port if the chosen one was taken meanwhile.
+Result<std::pair<Child, std::string>> startRegistry(const fs::path& dir, const fs::path& scratch) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::string host = "127.0.0.1:" + std::to_string(freePort());
+    std::string config =
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        "    rootdirectory: " +
+        (dir / "storage").string() + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + host +
+        "\n";
+    CAIRN_RETURN_IF_ERROR(writeFileDurable(dir / "config.yml", config));
+    CAIRN_ASSIGN_OR_RETURN(Child registry,
+                           Child::spawn({"docker-registry", "serve", (dir / "config.yml")}));
+    for (int i = 0; i < 200 && !registry.exited(); ++i) {
+      CairnRun probe = runProgram("/usr/bin/curl", scratch,
+                                  {"-sf", "-o", "/dev/null", "http://" + host + "/v2/"});
+      if (probe.exit_code == 0) return std::make_pair(std::move(registry), host);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return unavailable("docker-registry did not start on 127.0.0.1 (5 ports tried)");
+}
+
+//! Tags a one-layer image made of `rootfs` in the local store under `data`.
+Status tagImage(const fs::path& data, const std::string& name, const fs::path& rootfs,
+                const oci::ContainerConfig& container) {
+  CAIRN_ASSIGN_OR_RETURN(auto blobs, store::LocalBlobStore::open(data));
+  CAIRN_ASSIGN_OR_RETURN(auto catalog, oci::ImageCatalog::open(data));
+  CAIRN_ASSIGN_OR_RETURN(layer::EncodedLayer layer,
+                         store::exportDirToBlob(rootfs, *blobs, layer::Compression::kGzip));
+  oci::ImageConfig config;
+  config.architecture = oci::Platform::host().architecture;
+  config.os = "linux";
+  config.config = container;
+  config.diff_ids = {layer.diff_id};
+  std::string config_json = oci::toJson(config).dump();
+  CAIRN_ASSIGN_OR_RETURN(auto config_blob, store::writeBlob(*blobs, config_json));
+  oci::Manifest m;
+  m.config.media_type = std::string(oci::kMediaTypeOciConfig);
+  m.config.digest = config_blob.digest;
+  m.config.size = static_cast<std::int64_t>(config_json.size());
+  oci::Descriptor ld;
+  ld.media_type = layer.media_type;
+  ld.digest = layer.digest;
+  ld.size = static_cast<std::int64_t>(layer.size);
+  m.layers = {ld};
+  std::string manifest_json = oci::toJson(m).dump();
+  CAIRN_ASSIGN_OR_RETURN(auto manifest_blob, store::writeBlob(*blobs, manifest_json));
+  oci::Descriptor md;
+  md.media_type = std::string(oci::kMediaTypeOciManifest);
+  md.digest = manifest_blob.digest;
+  md.size = static_cast<std::int64_t>(manifest_json.size());
+  return catalog->tag(name, md);
+}
+
+//! busybox-static with the applets the script's RUN steps use.
+Status makeRootfs(const fs::path& root) {
+  CAIRN_RETURN_IF_ERROR(runtime::testing::makeBusyboxRootfs(root));
+  std::error_code ec;
+  for (const char* applet : {"sha256sum"}) {
+    fs::create_symlink("busybox", root / "bin" / applet, ec);
+    if (ec) return internalError("symlink " + std::string(applet) + ": " + ec.message());
+  }
+  return okStatus();
+}
+
+//! The value of one series line ("name{labels} value") in a /metrics body; NaN if absent.
+double seriesValue(const std::string& text, const std::string& series) {
+  std::size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      return std::strtod(text.c_str() + at + series.size(), nullptr);
+    }
+    at += series.size();
+  }
+  return std::nan("");
+}
+
+std::string expectOk(const CairnRun& r, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 0) << what << "\nstdout: " << r.out << "\nstderr: " << r.err;
+  return r.out;
+}
+
+TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "builds run under crun on overlayfs: needs root (CI runs as root)";
+  }
+  ASSERT_TRUE(fs::is_directory(kNodeModules + "/@daytonaio/sdk"))
       << kNodeModules << " lacks @daytonaio/sdk: run scripts/install-deps (npm ci in tests/node)";
-  ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("cairn-compat"));
-  const Clock& clock = RealClock::instance();
-  ASSERT_OK_AND_ASSIGN(auto store, meta::SqliteMetaStore::open(dir.path() / "meta.db", clock));
-  ASSERT_OK_AND_ASSIGN(std::optional<meta::IssuedApiKey> key,
-                       meta::bootstrapInitialApiKey(*store, "compat"));
-  ASSERT_TRUE(key.has_value());
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<ObjectStore> objects,
-                       openFsObjectStore(dir.path() / "objects"));
-  ObjectStoreContextReader contexts(objects, "daytona-volume-builds");
-  ListingBuilder builder;
-  service::ServiceOptions options;
-  options.data_dir = dir.path();
-  options.tick_interval = std::chrono::milliseconds(100);
-  service::SnapshotService service(options, *store, builder, &contexts, clock);
-  ASSERT_OK(service.start());
+  ASSERT_NE(runtime::testing::busyboxPath(), nullptr) << "busybox-static is not installed";
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("cairn-compat"));
+  const fs::path client = tmp.path() / "client";
+  const fs::path server = tmp.path() / "server";
+  fs::create_directories(tmp.path() / "registry");
 
-  auto minter = std::make_shared<CredentialMinter>(clock);
-  Router router;
-  ASSERT_OK(mountSnapshotRoutes(router, {*store, service, minter, clock}));
-  ASSERT_OK(mountS3(router, S3Options{}, objects, minter));
-  ServerOptions server_options;
-  server_options.io_threads = 4;
-  ASSERT_OK_AND_ASSIGN(auto server, Server::start(server_options, std::move(router)));
+  // The images: a base for the Image's FROM, and a different one (own layer) to pull.
+  fs::path base_root = tmp.path() / "base-rootfs";
+  ASSERT_OK(makeRootfs(base_root));
+  oci::ContainerConfig base_config;
+  base_config.env = {"PATH=/bin"};
+  base_config.cmd = std::vector<std::string>{"sh"};
+  ASSERT_OK(tagImage(client, "busybox-base:1", base_root, base_config));
+  fs::path pull_root = tmp.path() / "pull-rootfs";
+  ASSERT_OK(makeRootfs(pull_root));
+  ASSERT_OK(writeFileDurable(pull_root / "etc/pulled", "from the loopback registry\n"));
+  oci::ContainerConfig pull_config;
+  pull_config.env = {"PATH=/bin"};
+  pull_config.entrypoint = std::vector<std::string>{"/bin/sleep"};
+  pull_config.cmd = std::vector<std::string>{"3600"};
+  ASSERT_OK(tagImage(client, "pullme:1", pull_root, pull_config));
 
-  std::string cmd = "CAIRN_API_URL=" + shellQuote("http://" + server->address() + "/api") +
-                    " CAIRN_API_KEY=" + shellQuote(key->key) +
+  ASSERT_OK_AND_ASSIGN(auto registry, startRegistry(tmp.path() / "registry", tmp.path()));
+  const std::string pull_ref = registry.second + "/compat/busybox:1";
+  expectOk(
+      runCairn(tmp.path(), {"--data-dir", client.string(), "image", "push", "pullme:1", pull_ref}),
+      "cairn image push");
+  const std::string layout = "oci:" + (tmp.path() / "layout").string() + ":1";
+  expectOk(runCairn(tmp.path(),
+                    {"--data-dir", client.string(), "image", "export", "busybox-base:1", layout}),
+           "cairn image export");
+  expectOk(runCairn(tmp.path(),
+                    {"--data-dir", server.string(), "image", "import", layout, "busybox-base:1"}),
+           "cairn image import");
+  if (HasFailure()) return;
+
+  ASSERT_OK_AND_ASSIGN(Child serve, Child::spawn({CAIRN_BINARY, "--data-dir", server.string(),
+                                                  "serve", "--listen", "127.0.0.1:0"}));
+  ASSERT_TRUE(serve.readUntil("listening on http://127.0.0.1:", std::chrono::seconds(60)))
+      << serve.output();
+  ASSERT_TRUE(serve.readUntil("\n", std::chrono::seconds(5)));
+  std::size_t at = serve.output().find("listening on http://") + 20;
+  std::string address = serve.output().substr(at, serve.output().find('\n', at) - at);
+  std::uint16_t port =
+      static_cast<std::uint16_t>(std::atoi(address.c_str() + address.rfind(':') + 1));
+  ASSERT_NE(port, 0) << serve.output();
+  ASSERT_OK_AND_ASSIGN(std::string key, readFile(server / "initial-api-key"));
+  while (!key.empty() && key.back() == '\n')
+    key.pop_back();
+  // A warning here would mean no OCI runtime: every build would fail.
+  EXPECT_THAT(serve.output(), ::testing::Not(HasSubstr("no OCI runtime"))) << serve.output();
+
+  std::string cmd = "env CAIRN_API_URL=" + shellQuote("http://" + address + "/api") +
+                    " CAIRN_API_KEY=" + shellQuote(key) +
                     " NODE_MODULES=" + shellQuote(kNodeModules) +
-                    " NODE_NO_WARNINGS=1 timeout 240 node " +
+                    " CAIRN_PULL_IMAGE=" + shellQuote(pull_ref) +
+                    " CAIRN_PULL_ENTRYPOINT=" + shellQuote(R"(["/bin/sleep","3600"])") +
+                    " CAIRN_BASE_IMAGE=busybox-base:1 NODE_NO_WARNINGS=1 timeout 480 node " +
                     shellQuote(kSourceDir + "/tests/node/compat/daytona_compat.js") + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
@@ -120,12 +311,31 @@ TEST(DaytonaSdkCompatTest, CreateGetListDeleteWithUploadsAndLogs) {
   while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe))
     out.append(buf, n);
   int rc = ::pclose(pipe);
-  server->stop();
-  service.stop();
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_THAT(out, ::testing::HasSubstr("OK create(imageName) | create(Image with local files, "
-                                        "onLogs, multipart) | get list | 409 404 | delete"))
+  EXPECT_EQ(rc, 0) << out << "\n--- cairn serve ---\n" << serve.output();
+  EXPECT_THAT(out, HasSubstr("OK create(imageName) | create(Image with local files, onLogs, "
+                             "multipart) | build error | get list | 409 404 | delete | reuse name"))
       << out;
+
+  // What the server counted. The re-created snapshot may be active at once (its image was not
+  // collected yet: no build) or built again (from the step cache).
+  testing::TestClient metrics_client(port);
+  auto scraped = metrics_client.roundTrip("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(scraped.has_value());
+  std::string metrics = scraped->body();
+  double built_ok = seriesValue(metrics, R"(cairn_builds_total{kind="build",outcome="succeeded"})");
+  EXPECT_TRUE(built_ok == 1 || built_ok == 2) << metrics;
+  EXPECT_EQ(seriesValue(metrics, R"(cairn_builds_total{kind="build",outcome="failed"})"), 1)
+      << metrics;
+  EXPECT_EQ(seriesValue(metrics, R"(cairn_builds_total{kind="pull",outcome="succeeded"})"), 1)
+      << metrics;
+  EXPECT_EQ(seriesValue(metrics, R"(cairn_builds_total{kind="pull",outcome="failed"})"), 0)
+      << metrics;
+  EXPECT_EQ(seriesValue(metrics, "cairn_queue_depth"), 0) << metrics;
+  // The 6 MiB context object and the layers are in the store.
+  EXPECT_GT(seriesValue(metrics, "cairn_store_bytes"), 6 * 1024 * 1024) << metrics;
+
+  EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.output();
+  registry.first.stop(SIGTERM);
 }
 
 }  // namespace
