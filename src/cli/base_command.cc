@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "cairn/cli/command.h"
@@ -66,7 +67,35 @@ bool isSimpleWord(std::string_view s) {
   return true;
 }
 
-// Runs mmdebstrap (no shell), its output going to our stderr so the user sees progress.
+// mmdebstrap's variants (its --help); checked here so that a typo gets a clear error before
+// anything runs.
+constexpr std::string_view kVariants[] = {"extract",     "custom",  "essential", "apt",
+                                          "required",    "minbase", "buildd",    "important",
+                                          "debootstrap", "standard"};
+
+bool isSuiteName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The "E:" lines of mmdebstrap's output (its own summary of what went wrong), else its tail.
+std::string errorLines(const std::string& output) {
+  std::string out;
+  for (const auto& line : cairn::splitString(output, '\n')) {
+    if (line.starts_with("E: ")) out += (out.empty() ? "" : "; ") + line.substr(3);
+  }
+  if (out.empty()) out = output.size() > 400 ? output.substr(output.size() - 400) : output;
+  return std::string(cairn::trimSpace(out));
+}
+
+// Runs mmdebstrap (no shell). Its output goes on to our stderr so the user sees progress, and
+// is kept so that a failure can say why.
 Status runMmdebstrap(const BaseFlags& flags, const std::string& mirror, const fs::path& out) {
   std::vector<std::string> argv = {"mmdebstrap", "--quiet", "--variant=" + flags.variant,
                                    "--format=tar"};
@@ -74,16 +103,32 @@ Status runMmdebstrap(const BaseFlags& flags, const std::string& mirror, const fs
   argv.push_back(flags.suite);
   argv.push_back(out.string());
   argv.push_back(mirror);
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return cairn::errnoStatus(errno, "pipe");
+  cairn::UniqueFd read_end(pipefd[0]);
+  cairn::UniqueFd write_end(pipefd[1]);
   pid_t pid = ::fork();
   if (pid < 0) return cairn::errnoStatus(errno, "fork");
   if (pid == 0) {
-    ::dup2(2, 1);
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
     std::vector<char*> args;
     for (auto& a : argv)
       args.push_back(a.data());
     args.push_back(nullptr);
     ::execvp(args[0], args.data());
     ::_exit(127);
+  }
+  write_end.reset();
+  std::string output;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::cerr.write(buf, n);
+    output.append(buf, static_cast<std::size_t>(n));
+    if (output.size() > 64 * 1024) output.erase(0, output.size() - 32 * 1024);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
@@ -93,20 +138,35 @@ Status runMmdebstrap(const BaseFlags& flags, const std::string& mirror, const fs
     return cairn::failedPrecondition("mmdebstrap is not installed (apt-get install mmdebstrap)");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return cairn::internalError("mmdebstrap " + cairn::joinStrings(argv, " ") + " failed (" +
-                                (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                                   : "signal " + std::to_string(WTERMSIG(status))) +
-                                ")");
+    std::string why = errorLines(output);
+    std::string msg = "mmdebstrap " + flags.suite + "/" + flags.variant + " from " + mirror +
+                      " failed (" +
+                      (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                         : "signal " + std::to_string(WTERMSIG(status))) +
+                      ")" + (why.empty() ? "" : ": " + why);
+    // apt's own message for a missing suite is only "apt-get update failed" under --quiet.
+    if (why.find("apt-get update") != std::string::npos) {
+      msg += " (does the mirror have a suite \"" + flags.suite +
+             "\"? e.g. bookworm, trixie; or is the mirror unreachable?)";
+    } else if (why.find("nable to locate package") != std::string::npos ||
+               why.find("has no installation candidate") != std::string::npos) {
+      msg += " (check the --include package names)";
+    }
+    return cairn::failedPrecondition(msg);
   }
   return cairn::okStatus();
 }
 
 Status bootstrap(const cairn::cli::GlobalOptions& options, const BaseFlags& flags) {
-  for (const auto& [name, value] :
-       {std::pair{"--suite", flags.suite}, std::pair{"--variant", flags.variant}}) {
-    if (!isSimpleWord(value)) {
-      return cairn::invalidArgument(std::string(name) + " \"" + value + "\" is not a plain word");
-    }
+  if (!isSuiteName(flags.suite)) {
+    return cairn::invalidArgument("--suite \"" + flags.suite +
+                                  "\" is not a Debian suite name (e.g. bookworm, trixie, stable)");
+  }
+  if (std::find(std::begin(kVariants), std::end(kVariants), flags.variant) == std::end(kVariants)) {
+    std::vector<std::string> names(std::begin(kVariants), std::end(kVariants));
+    return cairn::invalidArgument(
+        "--variant \"" + flags.variant +
+        "\" is not an mmdebstrap variant (one of: " + cairn::joinStrings(names, ", ") + ")");
   }
   if (!flags.include.empty() && !isSimpleWord(flags.include)) {
     return cairn::invalidArgument("--include \"" + flags.include +
