@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/json.h"
@@ -20,15 +21,6 @@ namespace {
 constexpr std::size_t kMaxKeyBytes = 1024;
 constexpr std::size_t kMaxEncodedSegment = 240;  // below NAME_MAX with the suffix
 constexpr std::size_t kCopyBuffer = 1 << 20;
-
-std::string crc32Base64(std::uint32_t crc) {
-  std::string be(4, '\0');
-  be[0] = static_cast<char>((crc >> 24) & 0xff);
-  be[1] = static_cast<char>((crc >> 16) & 0xff);
-  be[2] = static_cast<char>((crc >> 8) & 0xff);
-  be[3] = static_cast<char>(crc & 0xff);
-  return base64Encode(be);
-}
 
 bool plainByte(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/log.h"
@@ -461,13 +462,7 @@ struct S3 {
 }  // namespace
 
 std::string s3Crc32Base64(std::string_view data) {
-  std::uint32_t crc = crc32(data);
-  std::string be(4, '\0');
-  be[0] = static_cast<char>((crc >> 24) & 0xff);
-  be[1] = static_cast<char>((crc >> 16) & 0xff);
-  be[2] = static_cast<char>((crc >> 8) & 0xff);
-  be[3] = static_cast<char>(crc & 0xff);
-  return base64Encode(be);
+  return crc32Base64(data);
 }
 
 Result<S3Credential> CredentialMinter::mint(std::string_view org_id) {

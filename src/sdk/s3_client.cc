@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/sigv4.h"
@@ -30,10 +31,7 @@ Status s3Error(std::string_view what, const HttpResponse& r) {
 }  // namespace
 
 std::string crc32Base64(std::string_view data) {
-  std::uint32_t c = crc32(data);
-  char be[4] = {static_cast<char>(c >> 24), static_cast<char>(c >> 16), static_cast<char>(c >> 8),
-                static_cast<char>(c)};
-  return base64Encode(std::string_view(be, 4));
+  return ::cairn::crc32Base64(data);
 }
 
 S3Client::S3Client(StorageAccess access, std::shared_ptr<HttpClient> http)

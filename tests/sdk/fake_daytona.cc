@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 
+#include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/sigv4.h"
@@ -54,13 +55,6 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
     }
   }
   return out;
-}
-
-std::string crcB64(std::string_view body) {
-  std::uint32_t c = crc32(body);
-  char be[4] = {static_cast<char>(c >> 24), static_cast<char>(c >> 16), static_cast<char>(c >> 8),
-                static_cast<char>(c)};
-  return base64Encode(std::string_view(be, 4));
 }
 
 bool isTerminal(const std::string& state) {
@@ -371,7 +365,7 @@ struct FakeDaytona::Impl {
       if (alg == req.headers.end() || alg->second != "CRC32" || crc == req.headers.end()) {
         return s3Fail(what + ": " + op + " without CRC32 checksum headers", "InvalidRequest");
       }
-      if (crc->second != crcB64(req.body)) {
+      if (crc->second != crc32Base64(req.body)) {
         return s3Fail(what + ": " + op + " CRC32 mismatch", "BadDigest");
       }
       return std::nullopt;
@@ -405,8 +399,10 @@ struct FakeDaytona::Impl {
       }
       std::string etag = "\"" + md5Hex(req.body) + "\"";
       up->second.parts[std::stoi(q["partNumber"])] = {etag, req.body};
-      return Reply{
-          200, "", "application/xml", {{"ETag", etag}, {"x-amz-checksum-crc32", crcB64(req.body)}}};
+      return Reply{200,
+                   "",
+                   "application/xml",
+                   {{"ETag", etag}, {"x-amz-checksum-crc32", crc32Base64(req.body)}}};
     }
     if (req.method == "PUT") {
       if (q["x-id"] != "PutObject") return s3Fail(what + ": expected x-id=PutObject", "Invalid");
@@ -416,11 +412,11 @@ struct FakeDaytona::Impl {
         return s3Fail(what + ": Content-Type must be application/octet-stream", "Invalid");
       }
       objects[key] = req.body;
-      return Reply{
-          200,
-          "",
-          "application/xml",
-          {{"ETag", "\"" + md5Hex(req.body) + "\""}, {"x-amz-checksum-crc32", crcB64(req.body)}}};
+      return Reply{200,
+                   "",
+                   "application/xml",
+                   {{"ETag", "\"" + md5Hex(req.body) + "\""},
+                    {"x-amz-checksum-crc32", crc32Base64(req.body)}}};
     }
     if (req.method == "POST" && q.count("uploads")) {
       auto alg = req.headers.find("x-amz-checksum-algorithm");
@@ -460,7 +456,7 @@ struct FakeDaytona::Impl {
         if (stored == up->second.parts.end() || stored->second.first != *etag) {
           return s3Fail(what + ": part " + *number + " ETag mismatch", "InvalidPart");
         }
-        if (!crc || *crc != crcB64(stored->second.second)) {
+        if (!crc || *crc != crc32Base64(stored->second.second)) {
           return s3Fail(what + ": part " + *number + " ChecksumCRC32 missing or wrong",
                         "InvalidPart");
         }
