@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -1498,6 +1499,47 @@ struct Builder::Run {
     return r;
   }
 };
+
+Result<std::int64_t> parseMemoryLimit(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return invalidArgument("memory limit \"" + std::string(text) + "\": " + why);
+  };
+  std::size_t i = 0;
+  bool dot = false;
+  while (i < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !dot))) {
+    dot = dot || text[i] == '.';
+    ++i;
+  }
+  std::string number(text.substr(0, i));
+  if (number.empty() || number == ".") return bad("expected a number with an optional unit");
+  std::string unit = toLowerAscii(text.substr(i));
+  double mult = 0;
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1024.0 * 1024 * 1024},  // a bare number is gigabytes, as `cairn run --memory`
+      {"b", 1},
+      {"k", 1024.0},
+      {"kb", 1024.0},
+      {"kib", 1024.0},
+      {"m", 1024.0 * 1024},
+      {"mb", 1024.0 * 1024},
+      {"mib", 1024.0 * 1024},
+      {"g", 1024.0 * 1024 * 1024},
+      {"gb", 1024.0 * 1024 * 1024},
+      {"gib", 1024.0 * 1024 * 1024},
+      {"t", 1024.0 * 1024 * 1024 * 1024},
+      {"tb", 1024.0 * 1024 * 1024 * 1024},
+      {"tib", 1024.0 * 1024 * 1024 * 1024},
+  };
+  for (const auto& [name, m] : kUnits) {
+    if (unit == name) mult = m;
+  }
+  if (mult == 0) return bad("unknown unit \"" + unit + "\" (b, k, m, g, t)");
+  double bytes = std::strtod(number.c_str(), nullptr) * mult;
+  if (bytes > 9.2e18) return bad("too large");
+  if (bytes < 6.0 * 1024 * 1024) return bad("the minimum is 6 MiB");
+  return static_cast<std::int64_t>(bytes);
+}
 
 Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view flag) {
   auto bad = [&](const std::string& why) {

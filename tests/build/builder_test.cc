@@ -586,31 +586,6 @@ TEST_F(BuilderTest, SecretErrors) {
   EXPECT_THAT(build(req), StatusIs(StatusCode::kNotFound, HasSubstr("secret \"big\"")));
 }
 
-TEST_F(BuilderTest, ParseSecretFlagAsBuildx) {
-  fs::path file = tmp_->path() / "f.txt";
-  std::ofstream(file) << "x";
-  ASSERT_OK_AND_ASSIGN(auto a, parseSecretFlag("id=a,src=" + file.string()));
-  EXPECT_EQ(a.first, "a");
-  EXPECT_EQ(a.second.file, file);
-  ::setenv("CAIRN_TEST_SECRET", "from-env", 1);
-  ASSERT_OK_AND_ASSIGN(auto b, parseSecretFlag("id=b,env=CAIRN_TEST_SECRET"));
-  EXPECT_EQ(b.second.value, "from-env");
-  ASSERT_OK_AND_ASSIGN(auto c, parseSecretFlag("type=env,id=c,src=CAIRN_TEST_SECRET"));
-  EXPECT_EQ(c.second.value, "from-env");
-  ASSERT_OK_AND_ASSIGN(auto d, parseSecretFlag("id=CAIRN_TEST_SECRET"));
-  EXPECT_EQ(d.second.value, "from-env");
-  EXPECT_THAT(parseSecretFlag("src=" + file.string()),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("id=")));
-  EXPECT_THAT(parseSecretFlag("id=x,bogus=1"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unexpected key")));
-  EXPECT_THAT(parseSecretFlag("id=x,type=ssh"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unsupported secret type")));
-  EXPECT_THAT(parseSecretFlag("id=x,env=CAIRN_TEST_UNSET_VARIABLE"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not set")));
-  EXPECT_THAT(parseSecretFlag("id=x,src=/nonexistent/file"), StatusIs(StatusCode::kNotFound));
-  ::unsetenv("CAIRN_TEST_SECRET");
-}
-
 TEST_F(BuilderTest, BindMountsFromContextAndStage) {
   write("ctxdir/file", "from-context\n");
   write("ctxdir/ignored.txt", "ignored\n");

@@ -52,6 +52,11 @@ struct BuildSecret {
 //! set, else the file X. An env secret is read now; a missing file is an error now.
 Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view flag);
 
+//! Parses a memory limit for `cairn build --memory`: docker's units ("512m", "2g", "1.5GiB",
+//! "300000k", "1073741824b") or a bare number of gigabytes ("0.5"), as `cairn run --memory`.
+//! Below 6 MiB (docker's minimum) or malformed is InvalidArgument.
+Result<std::int64_t> parseMemoryLimit(std::string_view text);
+
 //! Fetches an image that is not in the catalog (a registry pull) into the blob store and
 //! returns its manifest descriptor. Optional: without it, a missing base image is NotFound.
 using ImageFetcher =
