@@ -1,7 +1,9 @@
 // `cairn build`: builds a Dockerfile into the local store, like `docker build`.
 //
 //   cairn build -f Dockerfile -t NAME [--build-arg K=V …] [--target S] [--no-cache]
-//               [--network default|none|host] [--progress auto|plain|tty] CONTEXT
+//               [--network default|none|host] [--progress auto|plain|tty]
+//               [--secret id=X,src=FILE|env=VAR …] [--memory 2g] [--cpu N] [--pids N]
+//               [--parallel-stages N] CONTEXT
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,6 +38,11 @@ struct BuildFlags {
   std::string progress = "auto";
   std::string context = ".";
   std::string runtime = "crun";
+  std::vector<std::string> secrets;
+  std::string memory;
+  double cpus = 0;
+  std::int64_t pids = 0;
+  int parallel_stages = 3;
 };
 
 Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags) {
@@ -95,6 +102,19 @@ Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags
   req.no_cache = flags.no_cache;
   CAIRN_ASSIGN_OR_RETURN(req.network, cairn::runtime::parseNetworkMode(flags.network));
   req.tags = flags.tags;
+  for (const auto& flag : flags.secrets) {
+    CAIRN_ASSIGN_OR_RETURN(auto secret, cairn::build::parseSecretFlag(flag));
+    req.secrets[secret.first] = std::move(secret.second);
+  }
+  if (!flags.memory.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(req.limits.memory_bytes, cairn::build::parseMemoryLimit(flags.memory));
+  }
+  if (flags.cpus < 0 || flags.pids < 0 || flags.parallel_stages < 1) {
+    return cairn::invalidArgument("--cpu and --pids must not be negative, --parallel-stages >= 1");
+  }
+  req.limits.cpus = flags.cpus;
+  req.limits.pids = flags.pids;
+  req.max_parallel_stages = flags.parallel_stages;
 
   cairn::build::StreamLogSink sink(stderr);
   auto result = builder->build(req, sink);
@@ -114,6 +134,13 @@ void registerBuild(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--network", flags->network, "RUN network: default|none|host");
   cmd->add_option("--progress", flags->progress, "auto|plain|tty (plain is used)");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime for RUN steps (crun, runc)");
+  cmd->add_option("--secret", flags->secrets,
+                  "Secret for RUN --mount=type=secret: id=X,src=FILE or id=X,env=VAR (repeatable)");
+  cmd->add_option("--memory", flags->memory, "Memory limit per RUN step: 512m, 2g, or GB (0.5)");
+  cmd->add_option("--cpu", flags->cpus, "CPUs per RUN step (fractions allowed)");
+  cmd->add_option("--pids", flags->pids, "Maximum number of processes per RUN step");
+  cmd->add_option("--parallel-stages", flags->parallel_stages,
+                  "How many independent stages build at once (default 3)");
   cmd->add_option("context", flags->context, "Build context directory")->required();
   cmd->callback([&options, flags] {
     Status s = doBuild(options, *flags);
