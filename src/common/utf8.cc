@@ -78,6 +78,28 @@ std::string encodeUtf8(std::u32string_view s, InvalidUtf8 invalid) {
   return out;
 }
 
+bool isUnicodeWhiteSpace(char32_t c) {
+  switch (c) {
+    case U'\t':
+    case U'\n':
+    case U'\v':
+    case U'\f':
+    case U'\r':
+    case U' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return c >= 0x2000 && c <= 0x200A;
+  }
+}
+
 bool isValidUtf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {

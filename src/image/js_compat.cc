@@ -9,25 +9,8 @@
 namespace cairn::image::js {
 
 bool isWhitespace(char32_t c) {
-  switch (c) {
-    case 0x09:
-    case 0x0A:
-    case 0x0B:
-    case 0x0C:
-    case 0x0D:
-    case 0x20:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-    case 0xFEFF:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
-  }
+  // ECMAScript's WhiteSpace and LineTerminator: Unicode's set without NEL, plus the BOM.
+  return c == 0xFEFF || (c != 0x85 && isUnicodeWhiteSpace(c));
 }
 
 bool containsWhitespace(std::string_view s) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace cairn {
@@ -110,6 +111,22 @@ TEST(Utf8Test, EmptyInput) {
   EXPECT_TRUE(isValidUtf8(""));
   EXPECT_TRUE(decodeUtf8("", kReplace).empty());
   EXPECT_TRUE(encodeUtf8(U"", kSurrogateEscape).empty());
+}
+
+TEST(Utf8Test, UnicodeWhiteSpaceIsThePropertysSet) {
+  std::u32string expected = U"\t\n\v\f\r \u0085\u00A0\u1680\u2028\u2029\u202F\u205F\u3000";
+  for (char32_t c = 0x2000; c <= 0x200A; ++c)
+    expected.push_back(c);
+  std::u32string found;
+  for (char32_t c = 0; c <= 0x10000; ++c) {
+    if (isUnicodeWhiteSpace(c)) found.push_back(c);
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(found, expected);
+  // Not white space: ZWSP, BOM (JavaScript adds it, Unicode does not), an escaped byte.
+  EXPECT_FALSE(isUnicodeWhiteSpace(0x200B));
+  EXPECT_FALSE(isUnicodeWhiteSpace(0xFEFF));
+  EXPECT_FALSE(isUnicodeWhiteSpace(0xDCA0));
 }
 
 }  // namespace

@@ -54,6 +54,11 @@ std::string encodeUtf8(std::u32string_view s, InvalidUtf8 invalid);
 //! True when every byte of `s` belongs to a valid, shortest-form UTF-8 character.
 bool isValidUtf8(std::string_view s);
 
+//! Unicode's White_Space property: tab, LF, VT, FF, CR, space, U+0085, U+00A0, U+1680,
+//! U+2000–200A, U+2028, U+2029, U+202F, U+205F, U+3000. Go's unicode.IsSpace is exactly this;
+//! JavaScript's `\s` drops U+0085 and adds U+FEFF.
+bool isUnicodeWhiteSpace(char32_t c);
+
 //! True for U+D800–DFFF.
 constexpr bool isSurrogate(char32_t c) {
   return c >= 0xD800 && c <= 0xDFFF;
