@@ -231,14 +231,7 @@ Status MemoryMetaStore::touchApiKey(std::string_view key_id, SystemTime used_at)
 
 Result<Snapshot> MemoryMetaStore::createSnapshot(const Snapshot& snapshot,
                                                  std::string_view reservation_id) {
-  if (snapshot.name.empty()) return invalidArgument("snapshot name must not be empty");
-  if (snapshot.general == snapshot.organization_id.has_value()) {
-    return invalidArgument("a snapshot is either general (no organization) or belongs to one");
-  }
-  if (snapshot.state == SnapshotState::kRemoving) {
-    return invalidArgument("a snapshot cannot be created in state removing");
-  }
-  CAIRN_RETURN_IF_ERROR(checkErrorReason(snapshot.state, true, snapshot.error_reason));
+  CAIRN_RETURN_IF_ERROR(rules::checkNewSnapshot(snapshot));
   std::lock_guard lock(state_->mu);
   const SystemTime t = now();
   auto reservation = state_->reservations.end();

@@ -145,6 +145,17 @@ Status checkErrorReason(SnapshotState next, bool state_changes,
   return okStatus();
 }
 
+Status checkNewSnapshot(const Snapshot& snapshot) {
+  if (snapshot.name.empty()) return invalidArgument("snapshot name must not be empty");
+  if (snapshot.general == snapshot.organization_id.has_value()) {
+    return invalidArgument("a snapshot is either general (no organization) or belongs to one");
+  }
+  if (snapshot.state == SnapshotState::kRemoving) {
+    return invalidArgument("a snapshot cannot be created in state removing");
+  }
+  return checkErrorReason(snapshot.state, true, snapshot.error_reason);
+}
+
 Status quotaExceeded(std::int64_t max_snapshots) {
   return resourceExhausted("Snapshot quota exceeded. Maximum allowed: " +
                            std::to_string(max_snapshots));

@@ -809,14 +809,7 @@ Status SqliteMetaStore::touchApiKey(std::string_view key_id, SystemTime used_at)
 
 Result<Snapshot> SqliteMetaStore::createSnapshot(const Snapshot& snapshot,
                                                  std::string_view reservation_id) {
-  if (snapshot.name.empty()) return invalidArgument("snapshot name must not be empty");
-  if (snapshot.general == snapshot.organization_id.has_value()) {
-    return invalidArgument("a snapshot is either general (no organization) or belongs to one");
-  }
-  if (snapshot.state == SnapshotState::kRemoving) {
-    return invalidArgument("a snapshot cannot be created in state removing");
-  }
-  CAIRN_RETURN_IF_ERROR(checkErrorReason(snapshot.state, true, snapshot.error_reason));
+  CAIRN_RETURN_IF_ERROR(rules::checkNewSnapshot(snapshot));
   return impl_->write([&](Connection& c) -> Result<Snapshot> {
     Snapshot r = snapshot;
     if (r.id.empty()) r.id = uuidV4();

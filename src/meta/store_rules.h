@@ -19,6 +19,9 @@ std::string nameTaken(std::string_view name);
 //! entering an error state, refused in any other state.
 Status checkErrorReason(SnapshotState next, bool state_changes,
                         const std::optional<std::string>& reason);
+//! What createSnapshot refuses before touching the store: no name, general and owned (or
+//! neither), created in state removing, or an errorReason that breaks checkErrorReason.
+Status checkNewSnapshot(const Snapshot& snapshot);
 //! "Snapshot quota exceeded. Maximum allowed: <n>" (spec §6).
 Status quotaExceeded(std::int64_t max_snapshots);
 
