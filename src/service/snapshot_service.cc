@@ -1,6 +1,7 @@
 #include "cairn/service/snapshot_service.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -339,36 +340,44 @@ struct SnapshotService::Impl {
     std::string ref = fullRef(snapshot_ref);
     double max_gb = maxImageGb(s);
 
-    auto existing = builder.findBuilt(snapshot_ref);
-    if (existing.ok() && existing->has_value()) {
-      return finishActive(s, SnapshotState::kBuilding, **existing, ref, max_gb);
-    }
-
     auto log = openLog(s.id);
     if (from == SnapshotState::kBuilding) {
       log->sink->write("#0 build taken over by worker " + options.worker_id + "\n");
     }
-    auto dir = options.data_dir / "work" / "contexts" / s.id;
     auto token = std::make_shared<runtime::CancelToken>();
     {
       std::lock_guard lock(running_mu);
       cancels[s.id] = token;
       if (shutting_down.load()) token->cancel();  // claimed just as stop() began
     }
-    Status assembled = assembleContext(s, dir, *log->sink);
-    Result<BuiltImage> built =
-        assembled.ok()
-            ? builder.build(SnapshotBuildJob{snapshot_ref, s.build_info->dockerfile_content, dir,
-                                             token.get()},
-                            *log->sink)
-            : Result<BuiltImage>(assembled);
-    {
-      std::lock_guard lock(running_mu);
-      cancels.erase(s.id);
+    struct Unregister {
+      Impl* impl;
+      const std::string& id;
+      ~Unregister() {
+        std::lock_guard lock(impl->running_mu);
+        impl->cancels.erase(id);
+      }
+    } unregister{this, s.id};
+
+    // Built already: by another snapshot with the same definition meanwhile, or by a process
+    // that died before the snapshot went active. Still validated below.
+    Result<BuiltImage> built = notFound("not built");
+    auto existing = builder.findBuilt(snapshot_ref);
+    if (existing.ok() && existing->has_value()) {
+      built = std::move(**existing);
+    } else {
+      auto dir = options.data_dir / "work" / "contexts" / s.id;
+      Status assembled = assembleContext(s, dir, *log->sink);
+      built = assembled.ok()
+                  ? builder.build(SnapshotBuildJob{snapshot_ref, s.build_info->dockerfile_content,
+                                                   dir, token.get()},
+                                  *log->sink)
+                  : Result<BuiltImage>(assembled);
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
     }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    if (!built.ok() && shutting_down.load() && stillBuilding(s.id)) {
+    Status validated = built.ok() ? validateBuilt(s, *built, token.get(), *log->sink) : okStatus();
+    if ((!built.ok() || !validated.ok()) && shutting_down.load() && stillBuilding(s.id)) {
       log->sink->write("#0 worker " + options.worker_id + " stopping: build handed back\n");
       return unavailable("worker " + options.worker_id + " stopped during the build");
     }
@@ -380,10 +389,53 @@ struct SnapshotService::Impl {
       (void)st;
       return okStatus();
     }
+    if (!validated.ok()) {
+      log.reset();
+      Status st = failSnapshot(s.id, SnapshotState::kBuilding, validated.message());
+      (void)st;
+      return okStatus();
+    }
     log.reset();
     Status st = finishActive(s, SnapshotState::kBuilding, *built, ref, max_gb);
     (void)st;  // a lost race (deadline, delete) leaves the other actor's state
     return okStatus();
+  }
+
+  // The entrypoint check before `active` (ServiceOptions::entrypoint_stay_up). An image whose
+  // entrypoint fails loses its tag, so that dedup (§5.3) never makes a new snapshot of the same
+  // definition `active` from it; its layers stay cached, so a retry rebuilds quickly.
+  Status validateBuilt(const Snapshot& s, const BuiltImage& image,
+                       const runtime::CancelToken* cancel, build::LogSink& log) {
+    if (options.entrypoint_stay_up.count() <= 0) return okStatus();
+    EntrypointCheck check;
+    check.snapshot_ref = s.build_info->snapshot_ref;
+    check.entrypoint = s.entrypoint.value_or(image.entrypoint);
+    check.limits.cpus = s.cpu;
+    check.limits.memory_bytes = static_cast<std::int64_t>(s.mem * kBytesPerGb);
+    check.stay_up = options.entrypoint_stay_up;
+    check.cancel = cancel;
+    Status st = builder.validateEntrypoint(check, log);
+    if (st.ok() || st.code() == StatusCode::kCancelled) return st;
+    if (st.code() != StatusCode::kFailedPrecondition) {
+      log.write("ERROR: entrypoint validation: " + st.message() + "\n");
+      st = Status(st.code(), "Entrypoint validation failed: " + st.message());
+    }
+    bool in_use = false;
+    if (s.ref) {
+      meta::SnapshotFilter same;
+      same.ref = s.ref;
+      auto sharing = store.findSnapshots(same);
+      in_use = !sharing.ok();  // unsure: keep the tag
+      if (sharing.ok()) {
+        for (const auto& o : *sharing)
+          if (o.id != s.id && o.state == SnapshotState::kActive) in_use = true;
+      }
+    }
+    if (!in_use) {
+      Status removed = builder.removeImage(check.snapshot_ref);
+      if (removed.ok()) gc_pending = true;
+    }
+    return st;
   }
 
   Status runPull(Snapshot s) {
@@ -630,6 +682,99 @@ struct SnapshotService::Impl {
     return first;
   }
 
+  // --- takeover of dead workers' jobs (see SnapshotService::start) ---------------------------
+
+  UniqueFd worker_lock;  // held while started: <data>/work/workers/<worker_id>.lock
+  std::filesystem::path worker_lock_path;
+
+  std::filesystem::path workersDir() const { return options.data_dir / "work" / "workers"; }
+
+  static bool lockableId(std::string_view id) {
+    if (id.empty() || id.front() == '.' || id.size() > 200) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
+  }
+
+  // Creates the lock file already locked (flock on a temp name, then rename), so that another
+  // process never sees it unlocked and takes this live worker for a dead one.
+  Status lockWorker() {
+    if (!lockableId(options.worker_id)) return okStatus();  // leases alone cover it
+    std::error_code ec;
+    std::filesystem::create_directories(workersDir(), ec);
+    if (ec) return internalError("create " + workersDir().string() + ": " + ec.message());
+    auto path = workersDir() / (options.worker_id + ".lock");
+    UniqueFd existing(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (existing.valid() && ::flock(existing.get(), LOCK_EX | LOCK_NB) != 0) {
+      return failedPrecondition("another process is running as worker " + options.worker_id +
+                                " on " + options.data_dir.string() + " (" + path.string() +
+                                " is locked)");
+    }
+    auto tmp = workersDir() / ("." + options.worker_id + ".lock." + uuidV4());
+    UniqueFd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return errnoStatus(errno, "create " + tmp.string());
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      Status st = errnoStatus(errno, "lock " + path.string());
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    worker_lock = std::move(fd);
+    worker_lock_path = path;
+    return okStatus();
+  }
+
+  void unlockWorker() {
+    if (!worker_lock.valid()) return;
+    ::unlink(worker_lock_path.c_str());  // still locked: nobody mistakes it for a dead worker
+    worker_lock.reset();
+  }
+
+  // Gives a running job of a worker that is gone back to the queue; a job out of attempts
+  // fails, and so does its snapshot, with the reason.
+  void handBack(const meta::Job& job, const std::string& reason) {
+    auto r = store.failJob(job.id, job.owner.value_or(""), reason, std::chrono::milliseconds(0));
+    if (!r.ok() || r->state != meta::JobState::kFailed || !job.snapshot_id) return;
+    auto s = store.getSnapshot(*job.snapshot_id);
+    if (!s.ok() || !isBuildState(s->state)) return;
+    Status st = failSnapshot(s->id, s->state,
+                             "The worker processing this snapshot stopped (" + reason +
+                                 ") and the job has no attempts left");
+    (void)st;
+  }
+
+  // Lock files nobody holds belong to processes that died: their jobs are handed back now
+  // rather than when their leases expire.
+  Status takeOverDeadWorkers() {
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(workersDir(), ec))
+      files.push_back(e.path());
+    if (ec) return okStatus();  // no directory: nobody ran here
+    for (const auto& path : files) {
+      std::string name = path.filename().string();
+      bool temp = name.front() == '.';
+      if (!temp && path.extension() != ".lock") continue;
+      std::string id = temp ? std::string() : path.stem().string();
+      if (!temp && id == options.worker_id) continue;
+      UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
+      if (!temp) {
+        meta::JobFilter f;
+        f.states = {meta::JobState::kRunning};
+        f.owner = id;
+        CAIRN_ASSIGN_OR_RETURN(auto jobs, store.listJobs(f));
+        for (const auto& job : jobs) {
+          spdlog::info("recovery: job {} ({} of snapshot {}) of dead worker {} handed back", job.id,
+                       job.kind, job.snapshot_id.value_or("-"), id);
+          handBack(job, "worker " + id + " died");
+        }
+      }
+      ::unlink(path.c_str());
+    }
+    return okStatus();
+  }
+
   void workerLoop(std::vector<std::string> kinds) {
     while (true) {
       {
@@ -677,6 +822,7 @@ Status SnapshotService::start() {
   std::filesystem::create_directories(options_.data_dir / "logs", ec);
   if (ec)
     return internalError("create " + (options_.data_dir / "logs").string() + ": " + ec.message());
+  CAIRN_RETURN_IF_ERROR(impl_->lockWorker());
   std::filesystem::remove_all(options_.data_dir / "work" / "contexts", ec);
   CAIRN_RETURN_IF_ERROR(impl_->builder.recover());
   // Jobs a previous run of this same worker id held are ours to give back at once, without
@@ -685,12 +831,9 @@ Status SnapshotService::start() {
   mine.states = {meta::JobState::kRunning};
   mine.owner = options_.worker_id;
   CAIRN_ASSIGN_OR_RETURN(auto stale, impl_->store.listJobs(mine));
-  for (const auto& job : stale) {
-    auto r = impl_->store.failJob(job.id, options_.worker_id,
-                                  "worker " + options_.worker_id + " restarted",
-                                  std::chrono::milliseconds(0));
-    (void)r;
-  }
+  for (const auto& job : stale)
+    impl_->handBack(job, "worker " + options_.worker_id + " restarted");
+  CAIRN_RETURN_IF_ERROR(impl_->takeOverDeadWorkers());
   CAIRN_RETURN_IF_ERROR(impl_->maintenance());
   std::lock_guard lock(impl_->thread_mu);
   impl_->stopping = false;
@@ -721,6 +864,7 @@ void SnapshotService::stop() {
   }
   for (auto& t : threads)
     t.join();
+  impl_->unlockWorker();
 }
 
 std::filesystem::path SnapshotService::logPath(std::string_view snapshot_id) const {

@@ -5,6 +5,17 @@
 // catalog normalises to docker.io/library/daytona-<hex>:daytona). Pulls are content-addressed
 // in the blob store, so the same image pulled twice is stored once.
 //
+// Entrypoint validation (validateEntrypoint) runs the built image in a sandbox through the same
+// Executor the builder uses, over the image's unpacked layers (leased, and under the lock that
+// keeps garbage collection out), with network none, the snapshot's cpu and memory, and a
+// timeout of `stay_up`: a timeout means the entrypoint stayed up (pass; the executor kills the
+// container and removes its work dir), an exit 0 passes, anything else fails with the exit
+// status and the last output lines. Without an executor and a layer store it does not validate.
+//
+// recover() first deletes containers a crashed process left running (so that their processes
+// stop before their directories go), then the builder's own recovery (build work dirs, staging
+// layers) and, for a LocalBlobStore, partial ingest files of an interrupted export.
+//
 // Garbage collection here is the builder's (cache budget, unreferenced layer directories); the
 // blob store is not swept because it also holds S3 objects (build contexts) that no image
 // references.
@@ -15,8 +26,10 @@
 #include "cairn/build/builder.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/registry/client.h"
+#include "cairn/runtime/executor.h"
 #include "cairn/service/snapshot_service.h"
 #include "cairn/store/blob_store.h"
+#include "cairn/store/layer_store.h"
 
 namespace cairn::service {
 
@@ -25,6 +38,8 @@ struct EngineSnapshotBuilderOptions {
   oci::ImageCatalog* catalog = nullptr;          //!< required
   store::BlobStore* blobs = nullptr;             //!< required
   registry::RegistryClient* registry = nullptr;  //!< required for pulls
+  runtime::Executor* executor = nullptr;         //!< for entrypoint validation (optional)
+  store::LayerStore* layers = nullptr;           //!< for entrypoint validation (optional)
   runtime::ResourceLimits limits;                //!< per RUN step (§5.2: 4 CPU, 8 GB)
   std::chrono::milliseconds step_timeout{0};
 };
@@ -42,6 +57,7 @@ class EngineSnapshotBuilder final : public SnapshotBuilder {
   Status removeImage(const std::string& tag) override;
   Status collectGarbage() override;
   Status recover() override;
+  Status validateEntrypoint(const EntrypointCheck& check, build::LogSink& log) override;
 
  private:
   Result<BuiltImage> describe(const oci::Descriptor& manifest);

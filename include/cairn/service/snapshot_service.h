@@ -67,6 +67,18 @@ struct BuiltImage {
   std::vector<std::string> entrypoint;
 };
 
+//! What SnapshotBuilder::validateEntrypoint runs: the snapshot's entrypoint in a sandbox made
+//! from the built image, with the snapshot's limits and no network.
+struct EntrypointCheck {
+  std::string snapshot_ref;  //!< the built image's tag ("daytona-<hex>:daytona")
+  //! What a sandbox of the snapshot runs (§5.5); empty: the image's ENTRYPOINT + CMD.
+  std::vector<std::string> entrypoint;
+  runtime::ResourceLimits limits;  //!< the snapshot's cpu and memory
+  //! The entrypoint passes when it is still running after this long (it is then killed).
+  std::chrono::milliseconds stay_up{1500};
+  const runtime::CancelToken* cancel = nullptr;
+};
+
 struct SnapshotBuildJob {
   std::string snapshot_ref;           //!< "daytona-<hex>:daytona": the tag to give the result
   std::string dockerfile;             //!< passed out of band: never read from the context
@@ -96,6 +108,16 @@ class SnapshotBuilder {
   virtual Status collectGarbage() = 0;
   //! At process start: unmounts and removes what a crashed process left behind.
   virtual Status recover() = 0;
+  //! Before a built snapshot goes `active`: starts its entrypoint in a sandbox and checks that
+  //! it stays up for `check.stay_up` (an entrypoint that exits 0 sooner passes too). A failure is
+  //! FailedPrecondition whose message is the errorReason (the entrypoint, its exit status, its
+  //! last output lines); Cancelled when `check.cancel` fired. Builders that cannot run
+  //! containers keep this default, which does not validate.
+  virtual Status validateEntrypoint(const EntrypointCheck& check, build::LogSink& log) {
+    (void)check;
+    (void)log;
+    return okStatus();
+  }
 };
 
 //! Read side of the object store holding build contexts (`<orgId>/<hash>/context.tar`, §2.3).
@@ -134,6 +156,9 @@ struct ServiceOptions {
   std::string worker_id;  //!< unique per process; generated when empty
   //! errorReason is bounded to this many bytes (§0.4).
   std::size_t max_error_reason_bytes = 4096;
+  //! A built snapshot goes `active` only after its entrypoint stayed up this long in a sandbox
+  //! (SnapshotBuilder::validateEntrypoint); 0 skips the check. Pulls are not validated.
+  std::chrono::milliseconds entrypoint_stay_up = std::chrono::milliseconds(1500);
   //! Told once per build or pull that ends (for metrics): kind "build" or "pull"; outcome
   //! "succeeded", "failed", "timed_out" (a §0.2 deadline) or "cancelled" (deleted or
   //! deactivated first). Runs on the thread that ended it: keep it cheap, never call the service.
@@ -172,6 +197,10 @@ class SnapshotService {
   SnapshotService& operator=(const SnapshotService&) = delete;
 
   //! Crash recovery (builder recover, reclaim jobs) then worker threads and the ticker.
+  //!
+  //! Each started service holds an flock on <data_dir>/work/workers/<worker_id>.lock. At start,
+  //! a lock file nobody holds belongs to a process that died (kill -9, OOM, power loss): its
+  //! running jobs are handed back to the queue at once instead of after their lease expires.
   Status start();
   //! Stops the workers and the ticker. Running builds are cancelled and handed back to the
   //! queue (the snapshot stays `building`) for the next start or another worker to take over;
