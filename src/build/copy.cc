@@ -52,21 +52,51 @@ Result<std::vector<std::string>> listDir(int dir_fd, const std::string& what) {
   return names;
 }
 
-// Whether a context path is visible: not excluded by .dockerignore / --exclude.
+// Whether a path is visible: not excluded by .dockerignore / --exclude.
+//
+// .dockerignore patterns are relative to the context root. --exclude patterns are relative to
+// the source being copied, as BuildKit matches them (fsutil's copy walks each selected source
+// with paths relative to it): `COPY --exclude=*.log dir/ /d/` skips dir/b.log, and
+// `COPY --exclude=*/*.png . /d/` skips x/a.png. `base` is that source (root-relative, "" for
+// the root); `rel` is always root-relative.
 struct Filter {
   const DockerIgnore* ignore = nullptr;
   std::optional<DockerIgnore> excludes;
 
-  bool visible(const std::string& rel) const {
+  static std::optional<std::string> underBase(const std::string& base, const std::string& rel) {
+    if (base.empty()) return rel;
+    if (rel.size() > base.size() && rel.compare(0, base.size(), base) == 0 &&
+        rel[base.size()] == '/') {
+      return rel.substr(base.size() + 1);
+    }
+    return std::nullopt;  // the source itself (or not below it): see excludesTopLevel
+  }
+
+  bool visible(const std::string& base, const std::string& rel) const {
     if (rel.empty()) return true;
     if (ignore && ignore->excluded(rel)) return false;
-    if (excludes && excludes->excluded(rel)) return false;
+    if (excludes) {
+      auto sub = underBase(base, rel);
+      if (sub && !sub->empty() && excludes->excluded(*sub)) return false;
+    }
     return true;
   }
   // An excluded directory must still be walked if an exception may re-include below it.
-  bool mustDescend(const std::string& rel) const {
-    return (ignore && ignore->mayReincludeUnder(rel)) ||
-           (excludes && excludes->mayReincludeUnder(rel));
+  bool mustDescend(const std::string& base, const std::string& rel) const {
+    if (ignore && ignore->mayReincludeUnder(rel)) return true;
+    if (!excludes) return false;
+    auto sub = underBase(base, rel);
+    return sub && !sub->empty() && excludes->mayReincludeUnder(*sub);
+  }
+  // A selected source itself: a file whose path or name matches an --exclude pattern is not
+  // copied, as BuildKit documents (`COPY --exclude=*.txt hom* /mydir/` leaves home.txt out). A
+  // directory is always entered, its contents filtered (BuildKit's `ADD --exclude=* dir* /6`
+  // makes an empty /6).
+  bool excludesTopLevel(const std::string& rel, bool is_dir) const {
+    if (!excludes || rel.empty() || is_dir) return false;
+    auto slash = rel.rfind('/');
+    return excludes->excluded(rel) ||
+           (slash != std::string::npos && excludes->excluded(rel.substr(slash + 1)));
   }
 };
 
@@ -87,21 +117,27 @@ std::string relativePattern(std::string_view pattern) {
   return clean == "/" ? std::string() : clean.substr(1);
 }
 
+// `excluded` counts matches left out by --exclude (a pattern whose every match was excluded
+// copies nothing; it is not "not found").
 Status globInto(int root_fd, const Filter& filter, const std::vector<std::string>& parts,
-                std::size_t index, const std::string& rel, std::vector<SelectedSource>& out) {
+                std::size_t index, const std::string& rel, std::vector<SelectedSource>& out,
+                int& excluded) {
   if (index == parts.size()) {
     struct stat st {};
-    std::string at = rel.empty() ? "." : rel;
     // The source path itself follows symlinks, as Docker does for COPY sources.
     auto fd = openInRoot(root_fd, rel, O_PATH);
     if (!fd.ok() || ::fstat(fd->get(), &st) != 0) return okStatus();
-    if (!filter.visible(rel)) return okStatus();
+    if (!rel.empty() && filter.ignore && filter.ignore->excluded(rel)) return okStatus();
+    if (filter.excludesTopLevel(rel, S_ISDIR(st.st_mode))) {
+      ++excluded;
+      return okStatus();
+    }
     out.push_back({rel, S_ISDIR(st.st_mode)});
     return okStatus();
   }
   const std::string& part = parts[index];
   if (!hasGlob(part)) {
-    return globInto(root_fd, filter, parts, index + 1, joinRel(rel, part), out);
+    return globInto(root_fd, filter, parts, index + 1, joinRel(rel, part), out, excluded);
   }
   auto dir = openInRoot(root_fd, rel, O_RDONLY | O_DIRECTORY);
   if (!dir.ok()) return okStatus();
@@ -111,7 +147,8 @@ Status globInto(int root_fd, const Filter& filter, const std::vector<std::string
         ::fnmatch(part.c_str(), name.c_str(), FNM_PATHNAME) != 0) {
       continue;
     }
-    CAIRN_RETURN_IF_ERROR(globInto(root_fd, filter, parts, index + 1, joinRel(rel, name), out));
+    CAIRN_RETURN_IF_ERROR(
+        globInto(root_fd, filter, parts, index + 1, joinRel(rel, name), out, excluded));
   }
   return okStatus();
 }
@@ -152,8 +189,9 @@ Status walkSource(int root_fd, const Filter& filter, const SelectedSource& sourc
       if (::fstatat(sub.get(), child.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) {
         return errnoStatus(errno, "stat " + child_rel);
       }
-      bool child_visible = filter.visible(child_rel);
-      if (!child_visible && !(S_ISDIR(cst.st_mode) && filter.mustDescend(child_rel))) continue;
+      bool child_visible = filter.visible(source.path, child_rel);
+      if (!child_visible && !(S_ISDIR(cst.st_mode) && filter.mustDescend(source.path, child_rel)))
+        continue;
       CAIRN_RETURN_IF_ERROR(recurse(sub.get(), child, child_rel, cst, child_visible));
     }
     return okStatus();
@@ -390,8 +428,9 @@ Result<std::vector<SelectedSource>> selectSources(const CopySourceRoot& root,
     std::size_t before = out.size();
     std::vector<std::string> parts =
         rel.empty() ? std::vector<std::string>{} : splitString(rel, '/');
-    CAIRN_RETURN_IF_ERROR(globInto(root.dir_fd, filter, parts, 0, "", out));
-    if (out.size() == before) {
+    int excluded = 0;
+    CAIRN_RETURN_IF_ERROR(globInto(root.dir_fd, filter, parts, 0, "", out, excluded));
+    if (out.size() == before && excluded == 0) {
       return notFound(
           "\"" + pattern + "\": not found" +
           (root.is_context ? " in the build context (or excluded by .dockerignore)" : ""));

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -81,6 +82,76 @@ TEST_F(CopyTest, DockerignoreAndExcludeHideSources) {
   ASSERT_OK(copy({"src"}, "/app/", CopyOptions{{}, {}, {"**/*.md"}}));
   EXPECT_TRUE(fs::exists(dst() / "app/main.py"));
   EXPECT_FALSE(fs::exists(dst() / "app/notes.md"));
+}
+
+// BuildKit's semantics for --exclude (its integration test testExcludedFilesOnCopy and the
+// Dockerfile reference): patterns match paths relative to each copied source, files matched by
+// a <src> wildcard are left out when they match too, and a matched directory is entered.
+class CopyExcludeTest : public CopyTest {
+ protected:
+  void SetUp() override {
+    CopyTest::SetUp();
+    writeFile(ctx() / "dir1/file-101.png", "2");
+    writeFile(ctx() / "dir1/file-102.txt", "3");
+    writeFile(ctx() / "dir1/file-103.jpeg", "4");
+    writeFile(ctx() / "dir2/file-201.pdf", "6");
+    writeFile(ctx() / "dir2/file-202.jpeg", "7");
+    writeFile(ctx() / "dir3/file-301.mp3", "9");
+    writeFile(ctx() / "dir3/file-302.mpeg", "10");
+    writeFile(ctx() / "home.txt", "h");
+    writeFile(ctx() / "home.md", "m");
+    writeFile(ctx() / "homer/bart.txt", "b");
+    writeFile(ctx() / "homer/lisa.py", "l");
+  }
+  std::vector<std::string> tree(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (auto& e : fs::recursive_directory_iterator(dir))
+      out.push_back(fs::relative(e.path(), dir).string() + (e.is_directory() ? "/" : ""));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+TEST_F(CopyExcludeTest, PatternsAreRelativeToTheCopiedSource) {
+  // COPY --exclude=*/*.png --exclude=*/*.jpeg . /1  (relative to ".": the root)
+  ASSERT_OK(copy({"."}, "/1", CopyOptions{{}, {}, {"*/*.png", "*/*.jpeg"}}));
+  EXPECT_FALSE(fs::exists(dst() / "1/dir1/file-101.png"));
+  EXPECT_EQ(slurp(dst() / "1/dir1/file-102.txt"), "3");
+  EXPECT_FALSE(fs::exists(dst() / "1/dir2/file-202.jpeg"));
+  EXPECT_EQ(slurp(dst() / "1/dir3/file-302.mpeg"), "10");
+  // ADD --exclude=*.mp3 dir3/ /3/  (relative to dir3: a context-root pattern would miss it)
+  ASSERT_OK(copy({"dir3/"}, "/3/", CopyOptions{{}, {}, {"*.mp3"}}));
+  EXPECT_EQ(tree(dst() / "3"), (std::vector<std::string>{"file-302.mpeg"}));
+  // COPY --exclude=*.mp3 … dir* /4/  (each matched directory's contents, merged)
+  ASSERT_OK(
+      copy({"dir*"}, "/4/", CopyOptions{{}, {}, {"*.mp3", "*.jpeg", "*.png", "*.pdf", "*.txt"}}));
+  EXPECT_EQ(tree(dst() / "4"), (std::vector<std::string>{"file-302.mpeg"}));
+  // ADD --exclude=* dir* /6: every file excluded, the directory still made.
+  ASSERT_OK(copy({"dir*"}, "/6", CopyOptions{{}, {}, {"*"}}));
+  EXPECT_TRUE(fs::is_directory(dst() / "6"));
+  EXPECT_TRUE(fs::is_empty(dst() / "6"));
+}
+
+TEST_F(CopyExcludeTest, WildcardMatchedFilesAreExcludedToo) {
+  // The reference's example: COPY --exclude=*.txt --exclude=*.md hom* /mydir/
+  ASSERT_OK(copy({"hom*"}, "/mydir/", CopyOptions{{}, {}, {"*.txt", "*.md"}}));
+  EXPECT_EQ(tree(dst() / "mydir"), (std::vector<std::string>{"lisa.py"}));
+  // A nested source is matched by its name as well as its path.
+  ASSERT_OK(copy({"homer/*"}, "/nested/", CopyOptions{{}, {}, {"*.txt"}}));
+  EXPECT_EQ(tree(dst() / "nested"), (std::vector<std::string>{"lisa.py"}));
+  // Every match excluded: nothing to copy, which is not "not found".
+  ASSERT_OK_AND_ASSIGN(auto none, selectSources(root(), {"*.txt"}, {"*.txt"}));
+  EXPECT_TRUE(none.empty());
+  EXPECT_THAT(selectSources(root(), {"*.none"}, {"*.txt"}), StatusIs(StatusCode::kNotFound));
+  // The digest follows the same selection: an excluded file's content is not part of it.
+  ASSERT_OK_AND_ASSIGN(auto sel, selectSources(root(), {"dir3"}, {"*.mp3"}));
+  ASSERT_OK_AND_ASSIGN(std::string before, digestSources(root(), sel, {"*.mp3"}));
+  writeFile(ctx() / "dir3/file-301.mp3", "changed");
+  ASSERT_OK_AND_ASSIGN(std::string after, digestSources(root(), sel, {"*.mp3"}));
+  EXPECT_EQ(before, after);
+  // A bad pattern is a clear error.
+  EXPECT_THAT(selectSources(root(), {"dir3"}, {"[unclosed"}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("--exclude")));
 }
 
 TEST_F(CopyTest, FileDestinationRules) {
