@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cairn/build/builder.h"
+#include "cairn/build/tty_progress.h"
 #include "cairn/cli/command.h"
 #include "cairn/common/fs.h"
 #include "cairn/oci/catalog.h"
@@ -46,6 +47,8 @@ struct BuildFlags {
 };
 
 Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(cairn::build::ProgressMode progress_mode,
+                         cairn::build::parseProgressMode(flags.progress));
   fs::path data_dir = cairn::cli::resolvedDataDir(options);
   CAIRN_ASSIGN_OR_RETURN(auto blobs, cairn::store::LocalBlobStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto layers, cairn::store::LayerStore::open(data_dir));
@@ -116,8 +119,21 @@ Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags
   req.limits.pids = flags.pids;
   req.max_parallel_stages = flags.parallel_stages;
 
-  cairn::build::StreamLogSink sink(stderr);
-  auto result = builder->build(req, sink);
+  // The log goes to stderr (stdout gets the digest): the compact view when stderr is a
+  // terminal, BuildKit's plain stream on a pipe or a file.
+  std::unique_ptr<cairn::build::LogSink> sink;
+  cairn::build::TtyProgressSink* tty = nullptr;
+  if (cairn::build::useTtyProgress(progress_mode, STDERR_FILENO, std::getenv("TERM"))) {
+    cairn::build::TtyProgressSink::Options tty_options;
+    tty_options.fd = STDERR_FILENO;
+    auto view = std::make_unique<cairn::build::TtyProgressSink>(tty_options);
+    tty = view.get();
+    sink = std::move(view);
+  } else {
+    sink = std::make_unique<cairn::build::StreamLogSink>(stderr);
+  }
+  auto result = builder->build(req, *sink);
+  if (tty != nullptr) tty->finish();
   if (!result.ok()) return result.status();
   std::cout << result->manifest.digest.str() << "\n";
   return cairn::okStatus();
@@ -132,7 +148,8 @@ void registerBuild(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--target", flags->target, "Build this stage");
   cmd->add_flag("--no-cache", flags->no_cache, "Do not use the step cache");
   cmd->add_option("--network", flags->network, "RUN network: default|none|host");
-  cmd->add_option("--progress", flags->progress, "auto|plain|tty (plain is used)");
+  cmd->add_option("--progress", flags->progress,
+                  "auto (tty on a terminal, else plain) | plain | tty");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime for RUN steps (crun, runc)");
   cmd->add_option("--secret", flags->secrets,
                   "Secret for RUN --mount=type=secret: id=X,src=FILE or id=X,env=VAR (repeatable)");
