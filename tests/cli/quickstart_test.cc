@@ -128,8 +128,11 @@ class QuickstartTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(auto catalog, cairn::oci::ImageCatalog::open(data_));
     fs::path root = tmp_->path() / "busybox";
     ASSERT_OK(cairn::runtime::testing::makeBusyboxRootfs(root));
-    for (const char* applet : {"date", "uname"})
-      fs::create_symlink("busybox", root / "bin" / applet);
+    for (const char* applet : {"date", "uname"}) {
+      std::error_code ec;
+      fs::create_symlink("busybox", root / "bin" / applet, ec);
+      ASSERT_FALSE(ec) << applet << ": " << ec.message();
+    }
     ASSERT_OK_AND_ASSIGN(
         auto layer, cairn::store::exportDirToBlob(root, *blobs, cairn::layer::Compression::kZstd));
     cairn::oci::ImageConfig config;
