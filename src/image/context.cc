@@ -141,11 +141,8 @@ bool encString(std::string& buf, std::size_t off, std::size_t size,
   std::size_t n = 0;
   while (n < s->size()) {
     auto b = static_cast<unsigned char>((*s)[n]);
-    std::size_t len = b < 0x80           ? 1
-                      : (b >> 5) == 0x6  ? 2
-                      : (b >> 4) == 0xE  ? 3
-                      : (b >> 3) == 0x1E ? 4
-                                         : 1;
+    // A stray byte counts as one: the field is cut at byte granularity there.
+    std::size_t len = std::max<std::size_t>(1, utf8SequenceLength(b));
     if (n + len > size) break;
     n += len;
   }
