@@ -17,7 +17,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/api/nginx_static.sh
+source "$here/nginx_static.sh"
 
 "$build/src/cli/cairn" --data-dir "$work/data" serve --listen 127.0.0.1:0 --io-threads "$threads" --max-snapshots $((count + 10)) \
   >"$work/cairn.out" 2>&1 &
@@ -36,28 +38,7 @@ cairn_url="$base/api/snapshots/bench%2Fsnap-500%3A1.0"
 curl -sf -H "$auth" "$cairn_url" >"$work/snapshot.json"
 chmod 644 "$work/snapshot.json"
 
-nginx_port=$(free_port)
-cat >"$work/nginx.conf" <<CONF
-worker_processes $threads;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/body; proxy_temp_path $work/proxy;
-  fastcgi_temp_path $work/fcgi; uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $work;
-    location / { default_type application/json; try_files /snapshot.json =404; }
-  }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nginx_port/x" >/dev/null && break; sleep 0.05; done
+start_nginx_static "$work" "$threads"
 nginx_url="http://127.0.0.1:$nginx_port/api/snapshots/bench%2Fsnap-500%3A1.0"
 echo "body: $(wc -c <"$work/snapshot.json") bytes"
 echo "== cairn serve: wrk -t$threads -c$conns -d$duration"
