@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -430,6 +431,7 @@ struct Builder::Run {
     std::vector<std::pair<std::string, std::string>> env;  //!< secrets exposed with env=
     std::vector<ScopedMount> trees;
     std::vector<fs::path> remove;  //!< secret files, writable copies, throwaway uppers
+    std::vector<UniqueFd> locks;   //!< flocks of sharing=locked|private cache mounts
     PreparedMounts() = default;
     PreparedMounts(PreparedMounts&&) = default;
     ~PreparedMounts() {
@@ -480,6 +482,11 @@ struct Builder::Run {
       std::string key = type + "\x1f" + sm.destination;
       switch (m.type) {
         case dockerfile::MountType::kCache:
+          if (!m.from.empty() || !m.source.empty()) {
+            return invalidArgument(
+                "RUN --mount=type=cache with from= or source= (seeding a cache from another "
+                "stage) is not supported");
+          }
           key += "\x1f" + m.cache_id;
           break;
         case dockerfile::MountType::kTmpfs:
@@ -598,6 +605,47 @@ struct Builder::Run {
     return dir / "content";
   }
 
+  // The directory behind a cache mount, shared by every build of this data dir. The sharing
+  // mode works as BuildKit's: shared (default) lets steps use it at once; locked makes a step
+  // wait until no other step (of any build or process: flock) holds it; private gives a step
+  // an empty throwaway directory while another holds it. A new directory gets the mount's
+  // mode, uid and gid (0755, 0:0 by default).
+  Result<std::string> cacheMountDir(const dockerfile::RunMount& m, PreparedMounts& out) {
+    fs::path dir = b.options_.data_dir / "cache" / "mounts" /
+                   hexEncode(sha256(m.cache_id.empty() ? m.target : m.cache_id));
+    std::error_code ec;
+    if (fs::create_directories(dir, ec)) {
+      if (::chown(dir.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0 ||
+          ::chmod(dir.c_str(), m.mode.value_or(0755) & 07777) != 0) {
+        return errnoStatus(errno, "set the owner and mode of cache mount " + dir.string());
+      }
+    } else if (ec) {
+      return internalError("create cache mount " + dir.string() + ": " + ec.message());
+    }
+    if (m.sharing == dockerfile::CacheSharing::kShared) return dir.string();
+    fs::path lock_path = dir.string() + ".lock";
+    UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock.valid()) return errnoStatus(errno, "open " + lock_path.string());
+    for (;;) {
+      if (::flock(lock.get(), LOCK_EX | LOCK_NB) == 0) {
+        out.locks.push_back(std::move(lock));
+        return dir.string();
+      }
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        return errnoStatus(errno, "flock " + lock_path.string());
+      }
+      if (m.sharing == dockerfile::CacheSharing::kPrivate) {
+        CAIRN_ASSIGN_OR_RETURN(fs::path own, newDir("cache-private"));
+        out.remove.push_back(own);
+        return own.string();
+      }
+      // locked: wait for the holder, waking at once when the build is cancelled.
+      pollfd pfd{cancel_token.fd(), POLLIN, 0};
+      (void)::poll(&pfd, 1, 50);
+      if (cancelled()) return cancelled_status();
+    }
+  }
+
   Result<PreparedMounts> prepareMounts(const std::vector<StepMount>& mounts) {
     PreparedMounts out;
     for (const StepMount& sm : mounts) {
@@ -606,11 +654,7 @@ struct Builder::Run {
       ms.destination = sm.destination;
       switch (m.type) {
         case dockerfile::MountType::kCache: {
-          fs::path dir = b.options_.data_dir / "cache" / "mounts" /
-                         hexEncode(sha256(m.cache_id.empty() ? m.target : m.cache_id));
-          std::error_code ec;
-          fs::create_directories(dir, ec);
-          ms.source = dir.string();
+          CAIRN_ASSIGN_OR_RETURN(ms.source, cacheMountDir(m, out));
           ms.options = {"rbind", "rw"};
           break;
         }

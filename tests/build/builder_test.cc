@@ -4,6 +4,7 @@
 #include "cairn/build/builder.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -648,6 +649,65 @@ TEST_F(BuilderTest, BindMountErrors) {
             "FROM busybox:test\n"
             "RUN --mount=type=bind,from=s,source=/escape,target=/c cat /c/passwd > /p\n"));
   EXPECT_THAT(*readFile(unpack(r) / "p"), HasSubstr("app:x:1000"));  // busybox's passwd
+}
+
+TEST_F(BuilderTest, LockedCacheMountsAreUsedOneStepAtATime) {
+  // Two concurrent stages share a sharing=locked cache: each leaves a marker while it holds
+  // the cache and records what it saw; neither may see the other's marker.
+  auto stage = [](const std::string& name) {
+    return "FROM busybox:test AS " + name +
+           "\nRUN --mount=type=cache,id=locked,target=/c,sharing=locked touch /c/" + name +
+           "-in && sleep 0.5 && ls /c > /seen && rm /c/" + name + "-in\n";
+  };
+  BuildRequest req = request(stage("one") + stage("two") +
+                             "FROM busybox:test\n"
+                             "COPY --from=one /seen /seen-one\n"
+                             "COPY --from=two /seen /seen-two\n");
+  req.max_parallel_stages = 2;
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(req));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "seen-one"), "one-in\n");
+  EXPECT_EQ(*readFile(root / "seen-two"), "two-in\n");
+}
+
+TEST_F(BuilderTest, CacheMountSharingModesWaitOrStepAside) {
+  // The test holds the cache's lock itself, as another build would.
+  fs::path dir = cacheMountDir("held");
+  fs::create_directories(dir);
+  std::ofstream(dir / "marker") << "m";
+  UniqueFd lock(::open((dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(lock.valid());
+  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+
+  // private: the step gets an empty directory of its own instead of waiting.
+  ASSERT_OK_AND_ASSIGN(
+      BuildResult priv,
+      build("FROM busybox:test\n"
+            "RUN --mount=type=cache,id=held,target=/c,sharing=private test ! -e /c/marker && "
+            "touch /c/private-write && echo private > /private\n"));
+  EXPECT_EQ(*readFile(unpack(priv) / "private"), "private\n");
+  EXPECT_FALSE(fs::exists(dir / "private-write"));
+
+  // locked: the step waits until the lock is released; the releaser writes "released" first,
+  // so the step seeing it proves it ran after the release.
+  std::thread releaser([&] {
+    for (int i = 0; i < 600 && !fs::exists(data_ / "work" / "builds"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ofstream(dir / "released") << "r";
+    ::flock(lock.get(), LOCK_UN);
+  });
+  auto locked = build(
+      "FROM busybox:test\n"
+      "RUN --mount=type=cache,id=held,target=/c,sharing=locked cat /c/released > /after\n");
+  releaser.join();
+  ASSERT_OK(locked);
+  EXPECT_EQ(*readFile(unpack(*locked) / "after"), "r");
+
+  EXPECT_THAT(build("FROM busybox:test AS s\nFROM busybox:test\n"
+                    "RUN --mount=type=cache,from=s,target=/c true\n"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("line 3"), HasSubstr("not supported"))));
 }
 
 TEST_F(BuilderTest, SshMountIsRefusedNamingTheLine) {
