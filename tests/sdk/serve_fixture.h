@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,24 @@ class CairnServe {
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!log.valid()) return errnoStatus(errno, "open " + log_path.string());
+    // Everything the child needs is prepared before fork: the test process has threads (HTTP
+    // clients, in-process registries), so the child may only call async-signal-safe functions.
+    std::vector<char*> argv;
+    for (auto& a : argv_s)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string_view entry(*e);
+      bool drop = false;
+      for (std::string_view name :
+           {"CAIRN_LISTEN=", "CAIRN_PUBLIC_URL=", "CAIRN_CONFIG=", "CAIRN_DATA_DIR=",
+            "CAIRN_MAX_SNAPSHOTS=", "CAIRN_MAX_CONCURRENT_BUILDS="}) {
+        drop = drop || entry.substr(0, name.size()) == name;
+      }
+      if (!drop) envp.push_back(*e);
+    }
+    envp.push_back(nullptr);
     pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) return errnoStatus(errno, "fork");
@@ -54,15 +73,7 @@ class CairnServe {
       if (::getppid() != parent) ::_exit(126);
       ::dup2(log.get(), 1);
       ::dup2(log.get(), 2);
-      for (const char* name : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR",
-                               "CAIRN_MAX_SNAPSHOTS", "CAIRN_MAX_CONCURRENT_BUILDS"}) {
-        ::unsetenv(name);
-      }
-      std::vector<char*> argv;
-      for (auto& a : argv_s)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
     serve->pid_ = pid;
