@@ -2,6 +2,8 @@
 // they work against `cairn serve` and Daytona's hosted API alike. Each subcommand parses its
 // flags, calls SnapshotService, and prints; the SDK's exceptions are caught here, at the edge,
 // and become a one-line error on stderr with exit code 1 (usage errors are 2, from CLI11).
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/build/tty_progress.h"
 #include "cairn/cli/command.h"
 #include "cairn/common/time.h"
 #include "cairn/sdk/daytona.h"
@@ -173,6 +176,7 @@ void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
       std::optional<double> cpu, memory, disk, gpu;
       std::vector<std::string> entrypoint;
       double timeout = 0;
+      std::string progress = "auto";
     };
     static Args a;
     auto* c = cmd->add_subcommand("create",
@@ -193,13 +197,21 @@ void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
     c->add_option("--entrypoint", a.entrypoint, "Entrypoint command and arguments");
     c->add_option("--timeout", a.timeout, "Give up after S seconds (0 = wait forever)")
         ->check(CLI::NonNegativeNumber);
+    c->add_option("--progress", a.progress,
+                  "Build log: auto (tty on a terminal, else plain) | plain | tty");
     c->callback([c] {
+      auto progress_mode = cairn::build::parseProgressMode(a.progress);
+      if (!progress_mode.ok()) {
+        std::cerr << "cairn snapshot create: " << progress_mode.status().message() << "\n";
+        cairn::cli::setExitCode(2);
+        return;
+      }
       if (a.image.empty() && a.dockerfile.empty()) {
         std::cerr << "cairn snapshot create: give --image REF or --dockerfile PATH\n" << c->help();
         cairn::cli::setExitCode(2);
         return;
       }
-      guarded([] {
+      guarded([mode = *progress_mode] {
         cairn::CreateSnapshotParams params;
         params.name = a.name;
         if (!a.image.empty()) {
@@ -226,12 +238,27 @@ void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
         auto daytona = connect(conn);
         cairn::CreateOptions options;
         options.timeout = a.timeout;
-        options.onLogs = [](std::string_view chunk) {
-          std::cout << chunk;
-          if (!chunk.empty() && chunk.back() != '\n') std::cout << '\n';
-          std::cout.flush();
-        };
+        // The server's build log is the plain progress stream: drawn as the compact view when
+        // stdout (where it goes) is a terminal.
+        std::optional<cairn::build::TtyProgressSink> tty;
+        if (cairn::build::useTtyProgress(mode, STDOUT_FILENO, std::getenv("TERM"))) {
+          cairn::build::TtyProgressSink::Options tty_options;
+          tty_options.fd = STDOUT_FILENO;
+          tty.emplace(tty_options);
+          // Chunks come right-trimmed, as the plain branch below knows: each ends a line.
+          options.onLogs = [&tty](std::string_view chunk) {
+            tty->write(chunk);
+            if (!chunk.empty() && chunk.back() != '\n') tty->write("\n");
+          };
+        } else {
+          options.onLogs = [](std::string_view chunk) {
+            std::cout << chunk;
+            if (!chunk.empty() && chunk.back() != '\n') std::cout << '\n';
+            std::cout.flush();
+          };
+        }
         auto s = daytona.snapshot.create(std::move(params), options);
+        if (tty) tty->finish();
         std::cout << "snapshot " << s.name << " is " << s.state.str() << "\n";
         if (!(s.state == cairn::SnapshotState::Kind::kActive)) cairn::cli::setExitCode(1);
       });
