@@ -365,6 +365,33 @@ TEST_F(ServeBuildE2eTest, CreateFromImageNamePullsFromARegistry) {
   EXPECT_GE(registry.blob_gets.load(), 2);  // config and layer came from the registry
 }
 
+TEST_F(ServeBuildE2eTest, SnapshotQuotaIsAValidationError) {
+  ASSERT_OK(serve_->stop().status());
+  Result<std::unique_ptr<CairnServe>> s =
+      CairnServe::start(data_, dir_->path() / "serve-quota.log", {"--max-snapshots", "1"});
+  ASSERT_OK(s.status());
+  serve_ = std::move(*s);
+  daytona_ = serve_->client();
+  Snapshot first = daytona_->snapshot.create(
+      {.name = "only", .image = Image::base(kBase).runCommands("echo one")}, {.timeout = 300});
+  ASSERT_EQ(first.state.str(), "active");
+  try {
+    daytona_->snapshot.create(
+        {.name = "one-too-many", .image = Image::base(kBase).runCommands("echo two")});
+    ADD_FAILURE() << "a second snapshot fit in a quota of 1";
+  } catch (const DaytonaValidationError& e) {
+    EXPECT_EQ(e.statusCode(), 400);
+    EXPECT_STREQ(e.what(), "Snapshot quota exceeded. Maximum allowed: 1");
+  }
+  EXPECT_THROW(daytona_->snapshot.get("one-too-many"), DaytonaNotFoundError);
+  // Removing the first makes room at once.
+  daytona_->snapshot.remove("only");
+  Snapshot second = daytona_->snapshot.create(
+      {.name = "one-too-many", .image = Image::base(kBase).runCommands("echo two")},
+      {.timeout = 300});
+  EXPECT_EQ(second.state.str(), "active");
+}
+
 TEST_F(ServeBuildE2eTest, DeactivateThenActivateAfterTheCooldown) {
   Snapshot s = daytona_->snapshot.create(
       {.name = "toggled", .image = Image::base(kBase).runCommands("echo built")}, {.timeout = 300});

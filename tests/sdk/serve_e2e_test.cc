@@ -304,6 +304,63 @@ TEST_F(ServeE2eTest, LocalArgumentErrorsNeverReachTheServer) {
   EXPECT_EQ(daytona_->snapshot.list().total, 0);
 }
 
+TEST_F(ServeE2eTest, KeysWithoutThePermissionGetAuthorizationErrors) {
+  createFailing("kept");
+  auto issue = [&](const std::string& permissions) -> std::string {
+    Result<std::string> out = testing::runCairn(
+        serve_->dataDir(),
+        {"admin", "key", "create", "--org", "default", "--permissions", permissions});
+    EXPECT_OK(out.status());
+    std::string key = out.ok() ? *out : "";
+    while (!key.empty() && key.back() == '\n')
+      key.pop_back();
+    return key;
+  };
+  // §1.2: create needs write:snapshots, delete needs delete:snapshots.
+  std::unique_ptr<Daytona> writer = serve_->client(issue("write:snapshots"));
+  auto remove = expectThrow<DaytonaAuthorizationError>([&] { writer->snapshot.remove("kept"); });
+  ASSERT_TRUE(remove.has_value());
+  EXPECT_EQ(remove->statusCode(), 403);
+  EXPECT_STREQ(remove->what(), "Access denied");
+  EXPECT_EQ(writer->snapshot.get("kept").name, "kept");  // reading needs no permission
+
+  std::unique_ptr<Daytona> sandboxes = serve_->client(issue("write:sandboxes"));
+  auto create = expectThrow<DaytonaForbiddenError>(
+      [&] { sandboxes->snapshot.create({.name = "not-allowed", .image = missingImage()}); });
+  ASSERT_TRUE(create.has_value());
+  EXPECT_EQ(create->statusCode(), 403);
+  EXPECT_TRUE(
+      expectThrow<DaytonaAuthorizationError>([&] { sandboxes->snapshot.deactivate("kept"); }));
+  EXPECT_EQ(daytona_->snapshot.list().total, 1);
+}
+
+TEST_F(ServeE2eTest, AnotherOrganizationSeesNoneOfTheseSnapshots) {
+  createFailing("private");
+  std::string id = daytona_->snapshot.get("private").id;
+  ASSERT_OK(testing::runCairn(serve_->dataDir(), {"admin", "org", "create", "other"}).status());
+  Result<std::string> key =
+      testing::runCairn(serve_->dataDir(), {"admin", "key", "create", "--org", "other"});
+  ASSERT_OK(key.status());
+  std::string other_key = *key;
+  while (!other_key.empty() && other_key.back() == '\n')
+    other_key.pop_back();
+  std::unique_ptr<Daytona> other = serve_->client(other_key);
+  EXPECT_EQ(other->snapshot.list().total, 0);
+  EXPECT_TRUE(expectThrow<DaytonaNotFoundError>([&] { other->snapshot.get("private"); }));
+  EXPECT_TRUE(expectThrow<DaytonaNotFoundError>([&] { other->snapshot.get(id); }));
+  EXPECT_TRUE(expectThrow<DaytonaNotFoundError>([&] { other->snapshot.remove(id); }));
+  // Names are per organization: the other one may use the same name.
+  std::string failed;
+  try {
+    other->snapshot.create({.name = "private", .image = missingImage()}, {.timeout = 120});
+  } catch (const DaytonaError& e) {
+    failed = e.what();
+  }
+  EXPECT_THAT(failed, StartsWith("Failed to create snapshot. Name: private Reason: "));
+  EXPECT_NE(other->snapshot.get("private").id, id);
+  EXPECT_EQ(daytona_->snapshot.get("private").id, id);
+}
+
 TEST_F(ServeE2eTest, UnreachableServerIsConnectionError) {
   std::string url = serve_->apiUrl();
   ASSERT_OK(serve_->stop().status());

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -185,6 +186,29 @@ class CairnServe {
   std::string host_port_;
   std::string api_key_;
 };
+
+//! Runs `cairn --data-dir DATA ARGS…` to completion and returns its stdout (stderr is dropped);
+//! a non-zero exit is an error. For `cairn admin …` beside a running server (SQLite in WAL mode
+//! takes both). Arguments are passed through the shell: keep them free of quotes and spaces.
+inline Result<std::string> runCairn(const std::filesystem::path& data_dir,
+                                    const std::vector<std::string>& args) {
+  std::string command = std::string(CAIRN_BIN) + " --data-dir " + data_dir.string();
+  for (const auto& a : args)
+    command += " " + a;
+  command += " 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return errnoStatus(errno, "popen " + command);
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0)
+    out.append(buf, n);
+  int status = ::pclose(pipe);
+  if (status != 0) {
+    return internalError(command + " exited with status " + std::to_string(status) + ": " + out);
+  }
+  return out;
+}
 
 //! Collects onLogs lines (calls may come from the SDK's log-stream thread).
 class LogCollector {
