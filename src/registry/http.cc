@@ -137,6 +137,9 @@ Result<HttpResponse> HttpSession::perform(HttpRequest& request) {
   curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, onHeader);
   curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, onBody);
+  // Layer bodies are tens of MB: let one recv take up to 512 KiB when the socket has that
+  // much (curl's default is 16 KiB; a fast sender fills more per call).
+  curl_easy_setopt(curl_, CURLOPT_BUFFERSIZE, 512L * 1024L);
   curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
 
   bool has_body = request.body_reader || !request.body.empty() || request.method == "PUT" ||

@@ -9,6 +9,7 @@
 
 #include "cairn/common/fs.h"
 #include "cairn/layer/compression.h"
+#include "cairn/layer/prefetch.h"
 #include "cairn/oci/catalog.h"
 
 namespace cairn::registry {
@@ -101,6 +102,8 @@ Status fetchSmallBlob(RegistryClient& client, store::BlobStore& blobs, const oci
   return store::writeBlob(blobs, bytes, d.digest).status();
 }
 
+constexpr std::size_t kBatchBytes = 1 << 20;
+
 struct LayerOutcome {
   bool downloaded = false;
   std::uint64_t bytes = 0;
@@ -124,12 +127,32 @@ Result<LayerOutcome> fetchLayer(RegistryClient& client, store::BlobStore& blobs,
   if (unpack) {
     CAIRN_ASSIGN_OR_RETURN(streaming, StreamingUnpack::start(unpack, index, layer, diff_id));
   }
-  Status got = client.getBlob(repo, layer, [&](std::string_view data) -> Status {
-    if (cancelled.load()) return pullCancelled();
-    CAIRN_RETURN_IF_ERROR(writer->write(data));
-    if (streaming) CAIRN_RETURN_IF_ERROR(streaming->write(data));
+  // The body arrives in pieces of whatever the socket had (often 16-32 KiB); handing them on
+  // in 1 MiB batches makes 30x fewer blob-file writes and unpack-pipe sends.
+  std::string batch;
+  batch.reserve(kBatchBytes);
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return okStatus();
+    CAIRN_RETURN_IF_ERROR(writer->write(batch));
+    if (streaming) CAIRN_RETURN_IF_ERROR(streaming->write(batch));
+    batch.clear();
     return okStatus();
-  });
+  };
+  Status got = client.getBlob(
+      repo, layer,
+      [&](std::string_view data) -> Status {
+        if (cancelled.load()) return pullCancelled();
+        if (batch.size() + data.size() > kBatchBytes) CAIRN_RETURN_IF_ERROR(flush());
+        if (data.size() >= kBatchBytes) {
+          CAIRN_RETURN_IF_ERROR(writer->write(data));
+          if (streaming) CAIRN_RETURN_IF_ERROR(streaming->write(data));
+          return okStatus();
+        }
+        batch.append(data);
+        return okStatus();
+      },
+      /*sink_verifies_digest=*/true);  // writer->commit checks it: one sha256 pass, not two
+  if (got.ok()) got = flush();
   Status unpacked = streaming ? streaming->finish() : okStatus();
   if (!got.ok() || !unpacked.ok()) {
     writer->abort();
@@ -324,9 +347,10 @@ LayerUnpacker makeRootfsUnpacker(const std::filesystem::path& rootfs, layer::App
       CAIRN_ASSIGN_OR_RETURN(layer::Compression c,
                              layer::compressionFromMediaType(layer_desc.media_type));
       CAIRN_ASSIGN_OR_RETURN(auto tar, layer::makeDecompressor(c, &compressed));
-      auto report = layer::applyLayerTar(*tar, rootfs, options);
+      layer::PrefetchSource ahead(tar.get());  // inflate while the files are created
+      auto report = layer::applyLayerTar(ahead, rootfs, options);
       if (!report.ok()) return report.status().withContext("layer " + layer_desc.digest.str());
-      return layer::drain(*tar);
+      return layer::drain(ahead);
     });
   };
 }

@@ -12,6 +12,7 @@
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
 #include "cairn/layer/chain_id.h"
+#include "cairn/layer/prefetch.h"
 
 namespace cairn::store {
 namespace fs = std::filesystem;
@@ -227,11 +228,14 @@ Result<LayerInfo> LayerStore::importTar(layer::ByteSource& tar, const Digest& pa
   return getOrCreate(parent, diff_id, [&](const fs::path& fs_dir) -> Result<std::uint64_t> {
     CAIRN_ASSIGN_OR_RETURN(auto plain, layer::makeAutoDecompressor(&tar));
     layer::HashingSource hashed(plain.get());
+    // Inflate and hash on a second thread while this one creates the files.
+    layer::PrefetchSource ahead(&hashed);
     layer::ApplyOptions o = options;
     o.whiteouts = layer::WhiteoutMode::kOverlay;  // layer dirs are overlay lower dirs
-    CAIRN_ASSIGN_OR_RETURN(layer::ApplyReport report, layer::applyLayerTar(hashed, fs_dir, o));
-    // The tar reader stops at the end-of-archive blocks; the diff id covers every byte.
-    CAIRN_RETURN_IF_ERROR(layer::drain(hashed));
+    CAIRN_ASSIGN_OR_RETURN(layer::ApplyReport report, layer::applyLayerTar(ahead, fs_dir, o));
+    // The tar reader stops at the end-of-archive blocks; the diff id covers every byte. Once
+    // `ahead` reports the end, its thread is done with `hashed`.
+    CAIRN_RETURN_IF_ERROR(layer::drain(ahead));
     Digest actual = hashed.digest();
     if (actual != diff_id) {
       return invalidArgument("layer diff id mismatch: expected " + diff_id.str() + ", got " +

@@ -21,6 +21,7 @@ using ::cairn::oci::testing::makeTar;
 using ::cairn::oci::testing::TarEntry;
 using ::cairn::registry::testing::FakeRegistry;
 using ::cairn::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 RegistryConfig fastConfig() {
@@ -246,10 +247,43 @@ TEST(TransferTest, CorruptBlobIsRejectedAndNothingIsPublished) {
   std::string evil(img.layers[0].size(), 'x');
   reg.putBlobAs(Digest::ofBytes(img.layers[0]).str(), evil);
   store::MemoryBlobStore dst;
-  EXPECT_THAT(pullImage(client, dst, ref(reg, "x/y:v1")),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("content hashes to")));
+  // The store writer's commit is what checks a layer's digest (one hash pass per blob); its
+  // error names both digests.
+  EXPECT_THAT(
+      pullImage(client, dst, ref(reg, "x/y:v1")),
+      StatusIs(StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("digest mismatch"), HasSubstr(Digest::ofBytes(img.layers[0]).str()),
+                     HasSubstr(Digest::ofBytes(evil).str()))));
   EXPECT_FALSE(dst.exists(img.manifest.digest));
   EXPECT_FALSE(dst.exists(Digest::ofBytes(img.layers[0])));
+}
+
+TEST(TransferTest, GetBlobChecksTheDigestUnlessTheSinkDoes) {
+  FakeRegistry reg;
+  RegistryClient client(fastConfig());
+  std::string good = "the real blob";
+  std::string evil(good.size(), 'x');
+  Digest digest = Digest::ofBytes(good);
+  reg.putBlobAs(digest.str(), evil);
+  oci::Descriptor d{
+      "application/octet-stream", digest, static_cast<std::int64_t>(good.size()), {}, {}, {}, {}};
+  std::string got;
+  auto sink = [&](std::string_view data) {
+    got.append(data);
+    return okStatus();
+  };
+  EXPECT_THAT(client.getBlob(ref(reg, "x/y"), d, sink),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("content hashes to " + Digest::ofBytes(evil).str()),
+                             HasSubstr(digest.str()))));
+  got.clear();
+  // A sink that verifies (the blob store writer's commit) gets the bytes and the job.
+  EXPECT_OK(client.getBlob(ref(reg, "x/y"), d, sink, /*sink_verifies_digest=*/true));
+  EXPECT_EQ(got, evil);
+  // The size is checked either way.
+  reg.putBlobAs(digest.str(), evil + "more");
+  EXPECT_THAT(client.getBlob(ref(reg, "x/y"), d, sink, /*sink_verifies_digest=*/true),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("more than the descriptor's")));
 }
 
 TEST(TransferTest, MissingImageIsNotFound) {

@@ -63,9 +63,12 @@ class RegistryClient {
 
   //! Streams a blob to `sink`, verifying size and digest at the end (so the sink must treat
   //! data as provisional until this returns OK). Resumes with Range after a broken connection;
-  //! if the server ignores Range, the bytes already delivered are skipped.
+  //! if the server ignores Range, the bytes already delivered are skipped. With
+  //! `sink_verifies_digest` the sha256 is left to the sink (a blob store writer's commit
+  //! checks it anyway): one hash pass over the blob instead of two; the size is still checked.
   Status getBlob(const oci::Reference& repo, const oci::Descriptor& blob,
-                 const std::function<Status(std::string_view)>& sink);
+                 const std::function<Status(std::string_view)>& sink,
+                 bool sink_verifies_digest = false);
 
   Result<bool> blobExists(const oci::Reference& repo, const Digest& digest);
 
