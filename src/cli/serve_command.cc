@@ -279,6 +279,8 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     eo.catalog = catalog.get();
     eo.blobs = blobs.get();
     eo.registry = &registry_client;
+    eo.executor = executor->get();  // entrypoint validation before `active`
+    eo.layers = layers.get();
     engine_adapter = std::make_unique<service::EngineSnapshotBuilder>(eo);
     builder = engine_adapter.get();
   }

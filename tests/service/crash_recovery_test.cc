@@ -397,6 +397,35 @@ TEST_F(CrashRecoveryTest, KilledWhileExportingTheImage) {
   EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
 }
 
+TEST_F(CrashRecoveryTest, KilledWhileTheEntrypointIsValidated) {
+  startServer();
+  // The image is built and tagged; its entrypoint (`sleep infinity`, with the marker in its
+  // environment) runs in the validation sandbox when the server dies. It would never exit.
+  std::string id = create("validating", "FROM busybox:test\nENV " + marker_ + "\n");
+  ASSERT_FALSE(id.empty());
+  std::set<pid_t> old_pids;
+  ASSERT_TRUE(waitFor([&] {
+    return buildLog(id).find("[entrypoint] validating") != std::string::npos &&
+           !(old_pids = processesWithMarker(marker_)).empty();
+  })) << buildLog(id)
+      << server_->output();
+  std::vector<std::string> containers = runningContainers();
+  crash();
+  for (pid_t p : old_pids)
+    EXPECT_TRUE(alive(p)) << "pid " << p << " died with the server; the test proves nothing";
+
+  startServer();
+  reapOrphans(server_->pid());
+  for (pid_t p : old_pids)
+    EXPECT_FALSE(alive(p)) << "the killed validation's entrypoint (pid " << p << ") survived";
+  // Taken over: the image is there already, so it is validated again and goes active.
+  Json s = waitTerminal(id);
+  EXPECT_EQ(s.value("state", ""), "active") << s.dump();
+  EXPECT_THAT(buildLog(id), HasSubstr("taken over by worker"));
+  expectNothingLeftBehind(containers);
+  EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
+}
+
 TEST_F(CrashRecoveryTest, KilledRightAfterTheSnapshotWentActive) {
   startServer();
   const std::string dockerfile = "FROM busybox:test\nRUN echo hi > /hi\n";
@@ -404,6 +433,8 @@ TEST_F(CrashRecoveryTest, KilledRightAfterTheSnapshotWentActive) {
   ASSERT_FALSE(id.empty());
   Json before = waitTerminal(id);
   ASSERT_EQ(before.value("state", ""), "active") << before.dump();
+  // cairn serve validated the entrypoint (the default `sleep infinity`) before `active`.
+  EXPECT_THAT(buildLog(id), HasSubstr("[entrypoint] still running after"));
   crash();
 
   startServer();
