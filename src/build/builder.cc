@@ -6,7 +6,9 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -171,6 +173,116 @@ class ScopedMount {
     target_.clear();
   }
   fs::path target_;
+};
+
+// Forwards connections to an SSH agent: a socket in `dir` (bind-mounted into a RUN step)
+// whose every connection is relayed to the agent's socket, both ways, by one thread. Stopped
+// (connections closed, thread joined) when it goes away.
+class AgentProxy {
+ public:
+  static Result<std::unique_ptr<AgentProxy>> start(const fs::path& dir, const fs::path& agent,
+                                                   uid_t uid, gid_t gid, mode_t mode) {
+    std::unique_ptr<AgentProxy> p(new AgentProxy(agent));
+    p->path_ = dir / "agent.sock";
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd.valid()) return errnoStatus(errno, "open " + dir.string());
+    p->listen_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!p->listen_.valid()) return errnoStatus(errno, "socket for the ssh agent forward");
+    // Through the directory's fd: sun_path is short whatever the data dir's path is.
+    CAIRN_RETURN_IF_ERROR(
+        fillAddress(p->addr_, "/proc/self/fd/" + std::to_string(dir_fd.get()) + "/agent.sock"));
+    if (::bind(p->listen_.get(), reinterpret_cast<const sockaddr*>(&p->addr_), sizeof p->addr_) !=
+        0) {
+      return errnoStatus(errno, "bind " + p->path_.string());
+    }
+    if (::chown(p->path_.c_str(), uid, gid) != 0 || ::chmod(p->path_.c_str(), mode & 07777) != 0) {
+      return errnoStatus(errno, "set the owner and mode of " + p->path_.string());
+    }
+    if (::listen(p->listen_.get(), 16) != 0) return errnoStatus(errno, "listen");
+    p->stop_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!p->stop_.valid()) return errnoStatus(errno, "eventfd");
+    try {
+      p->thread_ = std::thread([raw = p.get()] { raw->loop(); });
+    } catch (const std::system_error& e) {
+      return internalError(std::string("start the ssh agent forward: ") + e.what());
+    }
+    return p;
+  }
+
+  ~AgentProxy() {
+    std::uint64_t one = 1;
+    if (stop_.valid()) (void)!::write(stop_.get(), &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const fs::path& socketPath() const { return path_; }
+
+ private:
+  explicit AgentProxy(fs::path agent) : agent_(std::move(agent)) {}
+
+  static Status fillAddress(sockaddr_un& addr, const std::string& path) {
+    addr = {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+      return invalidArgument("socket path too long: " + path);
+    std::copy(path.begin(), path.end(), addr.sun_path);
+    return okStatus();
+  }
+
+  static bool relay(int from, int to) {
+    char buf[16384];
+    ssize_t n = ::recv(from, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    return writeAll(to, std::string_view(buf, static_cast<std::size_t>(n))).ok();
+  }
+
+  void loop() {
+    struct Pair {
+      UniqueFd client, agent;
+    };
+    std::vector<Pair> pairs;
+    for (;;) {
+      std::vector<pollfd> pfds = {{stop_.get(), POLLIN, 0}, {listen_.get(), POLLIN, 0}};
+      for (const auto& p : pairs) {
+        pfds.push_back({p.client.get(), POLLIN, 0});
+        pfds.push_back({p.agent.get(), POLLIN, 0});
+      }
+      if (::poll(pfds.data(), pfds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (pfds[0].revents != 0) return;
+      std::vector<bool> closed(pairs.size(), false);
+      for (std::size_t i = 0; i < pairs.size(); ++i) {
+        short c = pfds[2 + 2 * i].revents, a = pfds[3 + 2 * i].revents;
+        if ((c != 0 && !relay(pairs[i].client.get(), pairs[i].agent.get())) ||
+            (a != 0 && !relay(pairs[i].agent.get(), pairs[i].client.get()))) {
+          closed[i] = true;
+        }
+      }
+      for (std::size_t i = pairs.size(); i-- > 0;) {
+        if (closed[i]) pairs.erase(pairs.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      if (pfds[1].revents != 0) {
+        UniqueFd client(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!client.valid()) continue;
+        UniqueFd upstream(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        if (!upstream.valid() || !fillAddress(addr, agent_.string()).ok() ||
+            ::connect(upstream.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+          continue;  // the agent is gone: the client sees its connection closed
+        }
+        pairs.push_back({std::move(client), std::move(upstream)});
+      }
+    }
+  }
+
+  fs::path agent_;
+  fs::path path_;
+  sockaddr_un addr_{};
+  UniqueFd listen_;
+  UniqueFd stop_;
+  std::thread thread_;
 };
 
 std::string commandDisplay(const Command& c) {
@@ -423,6 +535,7 @@ struct Builder::Run {
     std::optional<StageState> from;        //!< bind from= a stage or an image
     std::vector<SelectedSource> selected;  //!< bind from the context
     const BuildSecret* secret = nullptr;   //!< secret: given by the caller (else skipped)
+    const fs::path* agent = nullptr;       //!< ssh: the forwarded agent (else skipped)
   };
 
   // What prepared mounts hold while the step runs; released when the step ends.
@@ -432,9 +545,12 @@ struct Builder::Run {
     std::vector<ScopedMount> trees;
     std::vector<fs::path> remove;  //!< secret files, writable copies, throwaway uppers
     std::vector<UniqueFd> locks;   //!< flocks of sharing=locked|private cache mounts
+    std::vector<std::unique_ptr<AgentProxy>> agents;  //!< ssh agent forwards
+    std::string ssh_auth_sock;                        //!< the first ssh mount's socket
     PreparedMounts() = default;
     PreparedMounts(PreparedMounts&&) = default;
     ~PreparedMounts() {
+      agents.clear();
       trees.clear();  // unmount first: a throwaway upper is busy while mounted
       std::error_code ec;
       for (const auto& p : remove)
@@ -460,18 +576,19 @@ struct Builder::Run {
     };
     std::vector<StepMount> out;
     std::set<std::string> destinations;
+    int ssh_index = 0;
     for (const auto& raw : run.mounts) {
       StepMount sm;
       sm.m = raw;
       auto& m = sm.m;
       const std::string type(dockerfile::mountTypeName(m.type));
-      if (m.type == dockerfile::MountType::kSsh) {
-        return invalidArgument(
-            "RUN --mount=type=ssh is not supported (Cairn forwards no SSH agent); use "
-            "--mount=type=secret with a deploy key, or fetch over HTTPS");
-      }
       for (std::string* f : {&m.from, &m.source, &m.target, &m.cache_id})
         CAIRN_RETURN_IF_ERROR(expand(*f));
+      // BuildKit's default socket paths, numbered in the order of the step's ssh mounts.
+      if (m.type == dockerfile::MountType::kSsh && m.target.empty()) {
+        m.target = "/run/buildkit/ssh_agent." + std::to_string(ssh_index);
+      }
+      if (m.type == dockerfile::MountType::kSsh) ++ssh_index;
       if (!m.target.empty()) sm.destination = cleanAbsolutePath(joinPath(cwd, m.target));
       if (!sm.destination.empty() && !destinations.insert(sm.destination).second) {
         return invalidArgument("two --mount flags have the same target " + sm.destination);
@@ -546,8 +663,20 @@ struct Builder::Run {
           }
           break;
         }
-        case dockerfile::MountType::kSsh:
+        case dockerfile::MountType::kSsh: {
+          // Like a secret: the id and how it is mounted, never which agent or which keys.
+          key += "\x1f" + m.cache_id + "\x1f" + (m.required ? "1" : "0") + "\x1f" +
+                 std::to_string(m.mode.value_or(0600)) + "\x1f" +
+                 std::to_string(m.uid.value_or(0)) + ":" + std::to_string(m.gid.value_or(0));
+          if (auto it = req.ssh_agents.find(m.cache_id); it != req.ssh_agents.end()) {
+            sm.agent = &it->second;
+          } else if (m.required) {
+            return failedPrecondition("ssh agent \"" + m.cache_id +
+                                      "\" is required but was not forwarded (cairn build --ssh " +
+                                      m.cache_id + ")");
+          }
           break;
+        }
       }
       sm.key = std::move(key);
       out.push_back(std::move(sm));
@@ -732,8 +861,22 @@ struct Builder::Run {
           ms.options = {"rbind", m.read_only ? "ro" : "rw"};
           break;
         }
-        case dockerfile::MountType::kSsh:
-          return internalError("ssh mounts are refused when planned");
+        case dockerfile::MountType::kSsh: {
+          if (!sm.agent) continue;  // optional and not forwarded: the step runs without it
+          // The step gets a socket of its own, with the mount's owner and mode (BuildKit's
+          // 0600 root by default), forwarding each connection to the agent; the agent's own
+          // socket and its path stay outside.
+          CAIRN_ASSIGN_OR_RETURN(fs::path dir, newDir("ssh"));
+          out.remove.push_back(dir);
+          CAIRN_ASSIGN_OR_RETURN(
+              auto proxy, AgentProxy::start(dir, *sm.agent, m.uid.value_or(0), m.gid.value_or(0),
+                                            m.mode.value_or(0600)));
+          ms.source = proxy->socketPath().string();
+          ms.options = {"rbind", "ro", "nosuid", "nodev", "noexec"};
+          out.agents.push_back(std::move(proxy));
+          if (out.ssh_auth_sock.empty()) out.ssh_auth_sock = sm.destination;
+          break;
+        }
       }
       out.specs.push_back(std::move(ms));
     }
@@ -836,6 +979,10 @@ struct Builder::Run {
     spec.mounts.insert(spec.mounts.end(), prepared.specs.begin(), prepared.specs.end());
     for (const auto& [name, value] : prepared.env)
       setEnv(spec.process.env, name, value);
+    // As BuildKit: SSH_AUTH_SOCK names the first agent socket unless the step's env sets it.
+    if (!prepared.ssh_auth_sock.empty() && !envMapOf(spec.process.env).count("SSH_AUTH_SOCK")) {
+      spec.process.env.push_back("SSH_AUTH_SOCK=" + prepared.ssh_auth_sock);
+    }
 
     runtime::RunIo io;
     io.on_line = [&](runtime::OutputStream, std::string_view line) {
@@ -1632,6 +1779,37 @@ Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view fla
     secret.file = fs::absolute(src);
   }
   return std::make_pair(id, std::move(secret));
+}
+
+Result<std::pair<std::string, std::filesystem::path>> parseSshFlag(std::string_view flag) {
+  std::string text(flag);
+  auto eq = text.find('=');
+  std::string id = text.substr(0, eq);
+  std::string path = eq == std::string::npos ? "" : text.substr(eq + 1);
+  if (id.empty()) return invalidArgument("--ssh " + text + ": an id is required (e.g. default)");
+  if (path.empty()) {
+    const char* sock = std::getenv("SSH_AUTH_SOCK");
+    if (sock == nullptr || *sock == '\0') {
+      return invalidArgument("--ssh " + text +
+                             ": SSH_AUTH_SOCK is not set (start ssh-agent, or give a socket "
+                             "path: --ssh " +
+                             id + "=/path/to/agent.sock)");
+    }
+    path = sock;
+  }
+  if (path.find(',') != std::string::npos) {
+    return invalidArgument("--ssh " + text +
+                           ": only one agent socket per id (key files are not supported: "
+                           "ssh-add them to an agent)");
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errnoStatus(errno, "--ssh " + id + ": " + path);
+  if (!S_ISSOCK(st.st_mode)) {
+    return invalidArgument("--ssh " + id + ": " + path +
+                           " is not an agent socket (key files are not supported: run "
+                           "ssh-agent and ssh-add the key)");
+  }
+  return std::make_pair(id, fs::absolute(path));
 }
 
 Result<std::unique_ptr<Builder>> Builder::open(BuilderOptions options) {

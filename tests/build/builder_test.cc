@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <filesystem>
 #include <fstream>
@@ -710,10 +711,102 @@ TEST_F(BuilderTest, CacheMountSharingModesWaitOrStepAside) {
                        AllOf(HasSubstr("line 3"), HasSubstr("not supported"))));
 }
 
-TEST_F(BuilderTest, SshMountIsRefusedNamingTheLine) {
-  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=ssh true\n"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("line 2: RUN"), HasSubstr("type=ssh is not supported"))));
+// A stand-in SSH agent: a unix socket answering every read with "pong:" + what it read.
+class FakeAgent {
+ public:
+  explicit FakeAgent(fs::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    thread_ = std::thread([this] {
+      for (int i = 0; i < 4; ++i) {  // bounded: the test connects once or twice
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[256];
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n > 0) {
+          std::string reply = "pong:" + std::string(buf, static_cast<std::size_t>(n));
+          (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~FakeAgent() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+// Sends `message` to the unix socket at `path` and returns the reply ("" on failure).
+std::string askSocket(const fs::path& path, const std::string& message) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.native().size() >= sizeof addr.sun_path) return "";
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
+  if (::send(fd.get(), message.data(), message.size(), MSG_NOSIGNAL) < 0) return "";
+  char buf[256];
+  ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+}
+
+TEST_F(BuilderTest, SshAgentIsForwardedThroughASocketOfTheStep) {
+  FakeAgent agent(tmp_->path() / "agent.sock");
+  // The step waits (bounded) until the test has talked to the agent through the step's
+  // socket, so the forward is checked while the step runs.
+  std::string df =
+      "FROM busybox:test\n"
+      "RUN --mount=type=ssh,uid=1000,mode=0660 --mount=type=cache,id=ssh,target=/c "
+      "test -S \"$SSH_AUTH_SOCK\" && stat -c '%a %u' \"$SSH_AUTH_SOCK\" > /sockstat && "
+      "echo \"$SSH_AUTH_SOCK\" > /sockpath && " +
+      waitFor("/c/checked", 5) + "\n";
+  BuildRequest req = request(df);
+  req.ssh_agents["default"] = tmp_->path() / "agent.sock";
+  std::string reply;
+  std::thread checker([&] {
+    for (int i = 0; i < 600 && reply.empty(); ++i) {
+      std::error_code ec;
+      for (auto it = fs::recursive_directory_iterator(data_ / "work" / "builds", ec);
+           !ec && it != fs::end(it); it.increment(ec)) {
+        if (it->path().filename() == "agent.sock") reply = askSocket(it->path(), "ping");
+      }
+      if (reply.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    fs::create_directories(cacheMountDir("ssh"));
+    std::ofstream(cacheMountDir("ssh") / "checked") << "x";
+  });
+  auto r = build(req);
+  checker.join();
+  ASSERT_OK(r);
+  EXPECT_EQ(reply, "pong:ping");
+  fs::path root = unpack(*r);
+  EXPECT_EQ(*readFile(root / "sockstat"), "660 1000\n");
+  EXPECT_EQ(*readFile(root / "sockpath"), "/run/buildkit/ssh_agent.0\n");
+  EXPECT_FALSE(fs::exists(root / "run"));  // the socket's mount point is not in the layer
+}
+
+TEST_F(BuilderTest, SshMountWithoutAnAgent) {
+  // Optional (BuildKit's default): the step runs without a socket.
+  ASSERT_OK_AND_ASSIGN(BuildResult r,
+                       build("FROM busybox:test\n"
+                             "RUN --mount=type=ssh test -z \"$SSH_AUTH_SOCK\" && "
+                             "test ! -e /run/buildkit/ssh_agent.0 && echo ok > /ok\n"));
+  EXPECT_EQ(*readFile(unpack(r) / "ok"), "ok\n");
+  EXPECT_THAT(build("FROM busybox:test\nRUN --mount=type=ssh,id=deploy,required true\n"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("line 2: RUN"), HasSubstr("ssh agent \"deploy\""),
+                             HasSubstr("cairn build --ssh deploy"))));
 }
 
 }  // namespace

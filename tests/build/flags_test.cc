@@ -1,5 +1,9 @@
-// The parsers behind `cairn build`'s --secret and --memory flags.
+// The parsers behind `cairn build`'s --secret, --ssh and --memory flags.
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -39,6 +43,35 @@ TEST(BuildFlagsTest, ParseSecretFlagAsBuildx) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("is not set")));
   EXPECT_THAT(parseSecretFlag("id=x,src=/nonexistent/file"), StatusIs(StatusCode::kNotFound));
   ::unsetenv("CAIRN_TEST_SECRET");
+}
+
+TEST(BuildFlagsTest, ParseSshFlagAsBuildx) {
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("ssh-flags"));
+  fs::path sock = tmp.path() / "agent.sock";
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(sock.native().size(), sizeof addr.sun_path);
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+  ASSERT_OK_AND_ASSIGN(auto deploy, parseSshFlag("deploy=" + sock.string()));
+  EXPECT_EQ(deploy.first, "deploy");
+  EXPECT_EQ(deploy.second, sock);
+  ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  ASSERT_OK_AND_ASSIGN(auto def, parseSshFlag("default"));
+  EXPECT_EQ(def.first, "default");
+  EXPECT_EQ(def.second, sock);
+  ::unsetenv("SSH_AUTH_SOCK");
+  EXPECT_THAT(parseSshFlag("default"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("SSH_AUTH_SOCK is not set")));
+  std::ofstream(tmp.path() / "id_ed25519") << "key";
+  EXPECT_THAT(parseSshFlag("default=" + (tmp.path() / "id_ed25519").string()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not an agent socket")));
+  EXPECT_THAT(parseSshFlag("a=" + sock.string() + "," + sock.string()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("only one agent socket")));
+  EXPECT_THAT(parseSshFlag("=x"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(parseSshFlag("x=/nonexistent/agent.sock"), StatusIs(StatusCode::kNotFound));
 }
 
 TEST(BuildFlagsTest, ParseMemoryLimit) {

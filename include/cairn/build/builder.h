@@ -57,6 +57,10 @@ Result<std::pair<std::string, BuildSecret>> parseSecretFlag(std::string_view fla
 //! Below 6 MiB (docker's minimum) or malformed is InvalidArgument.
 Result<std::int64_t> parseMemoryLimit(std::string_view text);
 
+//! Parses `cairn build --ssh` as docker buildx: `default` (the agent at $SSH_AUTH_SOCK) or
+//! `ID=SOCKET`. Key files are not supported (add them to an agent); the socket must exist.
+Result<std::pair<std::string, std::filesystem::path>> parseSshFlag(std::string_view flag);
+
 //! Fetches an image that is not in the catalog (a registry pull) into the blob store and
 //! returns its manifest descriptor. Optional: without it, a missing base image is NotFound.
 using ImageFetcher =
@@ -89,6 +93,9 @@ struct BuildRequest {
   //! others (their running RUN steps are killed) and is the build's error.
   int max_parallel_stages = 3;
   std::map<std::string, BuildSecret> secrets;  //!< by id
+  //! SSH agents for `RUN --mount=type=ssh[,id=…]`, by id ("default" unless the mount names
+  //! one): the agent's socket. The step sees a forwarding socket of its own.
+  std::map<std::string, std::filesystem::path> ssh_agents;
 };
 
 struct BuildResult {
