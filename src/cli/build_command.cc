@@ -2,7 +2,8 @@
 //
 //   cairn build -f Dockerfile -t NAME [--build-arg K=V …] [--target S] [--no-cache]
 //               [--network default|none|host] [--progress auto|plain|tty]
-//               [--secret id=X,src=FILE|env=VAR …] [--memory 2g] [--cpu N] [--pids N]
+//               [--secret id=X,src=FILE|env=VAR …] [--ssh default|ID=SOCKET …]
+//               [--memory 2g] [--cpu N] [--pids N]
 //               [--parallel-stages N] CONTEXT
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ struct BuildFlags {
   std::string context = ".";
   std::string runtime = "crun";
   std::vector<std::string> secrets;
+  std::vector<std::string> ssh;
   std::string memory;
   double cpus = 0;
   std::int64_t pids = 0;
@@ -109,6 +111,10 @@ Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags
     CAIRN_ASSIGN_OR_RETURN(auto secret, cairn::build::parseSecretFlag(flag));
     req.secrets[secret.first] = std::move(secret.second);
   }
+  for (const auto& flag : flags.ssh) {
+    CAIRN_ASSIGN_OR_RETURN(auto agent, cairn::build::parseSshFlag(flag));
+    req.ssh_agents[agent.first] = std::move(agent.second);
+  }
   if (!flags.memory.empty()) {
     CAIRN_ASSIGN_OR_RETURN(req.limits.memory_bytes, cairn::build::parseMemoryLimit(flags.memory));
   }
@@ -153,6 +159,9 @@ void registerBuild(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--runtime", flags->runtime, "OCI runtime for RUN steps (crun, runc)");
   cmd->add_option("--secret", flags->secrets,
                   "Secret for RUN --mount=type=secret: id=X,src=FILE or id=X,env=VAR (repeatable)");
+  cmd->add_option("--ssh", flags->ssh,
+                  "SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET "
+                  "(repeatable)");
   cmd->add_option("--memory", flags->memory, "Memory limit per RUN step: 512m, 2g, or GB (0.5)");
   cmd->add_option("--cpu", flags->cpus, "CPUs per RUN step (fractions allowed)");
   cmd->add_option("--pids", flags->pids, "Maximum number of processes per RUN step");
