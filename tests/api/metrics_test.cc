@@ -371,6 +371,23 @@ TEST(CachedReadingTest, ConcurrentScrapesDoNotWaitForARunningReading) {
   first.join();
 }
 
+TEST(DirectoryBytesTest, DeepTreesAndSymlinkedRoots) {
+  ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("cairn-dir-bytes"));
+  // Object keys nest as deep as clients like; the walk keeps one directory open at a time.
+  std::filesystem::path deep = dir.path() / "objects";
+  for (int i = 0; i < 300; ++i)
+    deep /= "d";
+  std::filesystem::create_directories(deep);
+  ASSERT_OK(writeFileDurable(deep / "context.tar", std::string(7, 'x')));
+  ASSERT_OK(writeFileDurable(dir.path() / "objects/top", std::string(3, 'y')));
+  EXPECT_EQ(directoryBytes({dir.path() / "objects"}), 10u);
+  // A root that is itself a symlink (blobs/ moved to another disk) is followed; links below
+  // it are not.
+  std::filesystem::create_directory_symlink(dir.path() / "objects", dir.path() / "blobs");
+  std::filesystem::create_directory_symlink(dir.path() / "objects", dir.path() / "objects/loop");
+  EXPECT_EQ(directoryBytes({dir.path() / "blobs"}), 10u);
+}
+
 TEST(DirectoryBytesTest, MissingDirectoriesCountZero) {
   EXPECT_EQ(directoryBytes({"/nonexistent/cairn-metrics-test"}), 0u);
   EXPECT_EQ(directoryBytes({}), 0u);
