@@ -13,7 +13,6 @@
 // Needs root (overlayfs, crun), busybox-static, docker-registry, curl, node and
 // tests/node/node_modules (scripts/install-deps installs all of them): label `integration`.
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,17 +52,18 @@ using ::testing::HasSubstr;
 const std::string kSourceDir = CAIRN_SOURCE_DIR;
 const std::string kNodeModules = kSourceDir + "/tests/node/node_modules";
 
-//! A background child process (stdout+stderr on a pipe), killed when it goes out of scope.
+//! A background child process, killed when it goes out of scope. Its stdout+stderr go to a
+//! file (a pipe nobody drains while the SDK runs could fill up and stall the server).
 class Child {
  public:
-  static Result<Child> spawn(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return errnoStatus(errno, "pipe");
+  static Result<Child> spawn(const std::vector<std::string>& argv, const fs::path& log) {
+    UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!out.valid()) return errnoStatus(errno, "create " + log.string());
     pid_t pid = ::fork();
     if (pid < 0) return errnoStatus(errno, "fork");
     if (pid == 0) {
-      ::dup2(fds[1], 1);
-      ::dup2(fds[1], 2);
+      ::dup2(out.get(), 1);
+      ::dup2(out.get(), 2);
       for (const char* v : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR",
                             "CAIRN_REGISTRY_CONFIG"}) {
         ::unsetenv(v);
@@ -75,31 +75,26 @@ class Child {
       ::execvp(args[0], args.data());
       ::_exit(127);
     }
-    ::close(fds[1]);
     Child c;
     c.pid_ = pid;
-    c.out_ = fds[0];
+    c.log_ = log;
     return c;
   }
   Child() = default;
   Child(Child&& o) noexcept
-      : pid_(std::exchange(o.pid_, -1)), out_(std::exchange(o.out_, -1)), output_(o.output_) {}
+      : pid_(std::exchange(o.pid_, -1)), log_(std::move(o.log_)), exit_code_(o.exit_code_) {}
   Child& operator=(Child&&) = delete;
   ~Child() { stop(SIGKILL); }
 
-  //! Reads until `needle` is in the output (true) or EOF / `timeout` (false).
-  bool readUntil(const std::string& needle, std::chrono::seconds timeout) {
+  std::string output() const { return readFile(log_).valueOr(""); }
+  //! Polls the output until it contains `needle` (true), the child exits or `timeout` (false).
+  bool waitFor(const std::string& needle, std::chrono::seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-      char buf[4096];
-      ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n <= 0) return false;
-      output_.append(buf, static_cast<std::size_t>(n));
+    while (output().find(needle) == std::string::npos) {
+      if (exited() || std::chrono::steady_clock::now() > deadline) {
+        return output().find(needle) != std::string::npos;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return true;
   }
@@ -117,7 +112,6 @@ class Child {
     if (pid_ > 0) {
       ::kill(pid_, sig);
       for (int i = 0; i < 600 && !exited(); ++i) {
-        readUntil("\x01never\x01", std::chrono::seconds(0));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       if (pid_ > 0) {
@@ -128,19 +122,12 @@ class Child {
         exit_code_ = 128 + SIGKILL;
       }
     }
-    if (out_ >= 0) {
-      readUntil("\x01never\x01", std::chrono::seconds(1));
-      ::close(out_);
-      out_ = -1;
-    }
     return exit_code_;
   }
-  const std::string& output() const { return output_; }
 
  private:
   pid_t pid_ = -1;
-  int out_ = -1;
-  std::string output_;
+  fs::path log_;
   int exit_code_ = -1;
 };
 
@@ -167,8 +154,9 @@ Result<std::pair<Child, std::string>> startRegistry(const fs::path& dir, const f
         (dir / "storage").string() + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + host +
         "\n";
     CAIRN_RETURN_IF_ERROR(writeFileDurable(dir / "config.yml", config));
-    CAIRN_ASSIGN_OR_RETURN(Child registry,
-                           Child::spawn({"docker-registry", "serve", (dir / "config.yml")}));
+    CAIRN_ASSIGN_OR_RETURN(
+        Child registry,
+        Child::spawn({"docker-registry", "serve", (dir / "config.yml")}, dir / "registry.log"));
     for (int i = 0; i < 200 && !registry.exited(); ++i) {
       CairnRun probe = runProgram("/usr/bin/curl", scratch,
                                   {"-sf", "-o", "/dev/null", "http://" + host + "/v2/"});
@@ -282,12 +270,14 @@ TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
   if (HasFailure()) return;
 
   ASSERT_OK_AND_ASSIGN(Child serve, Child::spawn({CAIRN_BINARY, "--data-dir", server.string(),
-                                                  "serve", "--listen", "127.0.0.1:0"}));
-  ASSERT_TRUE(serve.readUntil("listening on http://127.0.0.1:", std::chrono::seconds(60)))
+                                                  "serve", "--listen", "127.0.0.1:0"},
+                                                 tmp.path() / "serve.log"));
+  ASSERT_TRUE(serve.waitFor("listening on http://127.0.0.1:", std::chrono::seconds(60)))
       << serve.output();
-  ASSERT_TRUE(serve.readUntil("\n", std::chrono::seconds(5)));
-  std::size_t at = serve.output().find("listening on http://") + 20;
-  std::string address = serve.output().substr(at, serve.output().find('\n', at) - at);
+  std::string started = serve.output();
+  std::size_t at = started.find("listening on http://") + 20;
+  ASSERT_NE(started.find('\n', at), std::string::npos) << started;
+  std::string address = started.substr(at, started.find('\n', at) - at);
   std::uint16_t port =
       static_cast<std::uint16_t>(std::atoi(address.c_str() + address.rfind(':') + 1));
   ASSERT_NE(port, 0) << serve.output();
