@@ -61,6 +61,7 @@ async function main() {
   // 2. From an Image with local files: > 5 MiB context → multipart upload; onLogs streams the
   // real build log (RUN output included).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-compat-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));  // on failure too
   fs.writeFileSync(path.join(dir, 'hello.txt'), 'hello from the official SDK\n');
   fs.mkdirSync(path.join(dir, 'data', 'nested'), { recursive: true });
   const big = crypto.randomBytes(6 * 1024 * 1024);
@@ -134,7 +135,6 @@ async function main() {
   check(again.id !== built.id, 'a new snapshot id');
   steps.push('reuse name');
 
-  fs.rmSync(dir, { recursive: true, force: true });
   console.log('OK ' + steps.join(' | '));
 }
 
