@@ -92,12 +92,21 @@ async function main() {
   check(built.buildInfo && built.buildInfo.dockerfileContent === image.dockerfile, 'buildInfo.dockerfileContent');
   steps.push('create(Image with local files, onLogs, multipart)');
 
-  // 3. A build that fails: the SDK raises with the server's errorReason naming the step.
-  const failing = Image.base(process.env.CAIRN_BASE_IMAGE).runCommands('echo about to fail && exit 3');
+  // 3. A build that fails: the SDK raises with the server's errorReason naming the step, and
+  // onLogs got the step's output (the sleep again lets the SDK see `building`).
+  const failing = Image.base(process.env.CAIRN_BASE_IMAGE)
+    .runCommands('echo about to fail && sleep 2 && exit 3');
+  const failLogs = [];
   const failed = await expectError(
-    daytona.snapshot.create({ name: 'compat-failing', image: failing }, { timeout: 120 }),
+    daytona.snapshot.create({ name: 'compat-failing', image: failing },
+      { onLogs: (chunk) => failLogs.push(chunk), timeout: 120 }),
     DaytonaError, undefined, 'failing build');
   check(/exit 3|exit code 3|exit status 3/.test(failed.message), 'errorReason names the failure: ' + failed.message);
+  check(failed.message.includes('Failed to create snapshot. Name: compat-failing'), 'the SDK\'s message: ' + failed.message);
+  const failText = failLogs.join('\n');
+  check(failText.includes('about to fail'), 'the failing step\'s output in the logs:\n' + failText);
+  check(failText.includes('ERROR'), 'an ERROR line in the logs:\n' + failText);
+  if (process.env.CAIRN_COMPAT_VERBOSE) console.log(failText + '\n' + failed.message);
   const failedSnap = await daytona.snapshot.get('compat-failing');
   check(failedSnap.state === 'error', 'failed snapshot state ' + failedSnap.state);
   steps.push('build error');
