@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 #include "../runtime/busybox_rootfs.h"
@@ -219,6 +220,70 @@ TEST_F(ServeBuildE2eTest, CreateFromImageStreamsTheRealBuildLogBeforeReturning) 
   // Removing it by the Snapshot object frees the name.
   daytona_->snapshot.remove(s);
   EXPECT_THROW(daytona_->snapshot.get("streamed"), DaytonaNotFoundError);
+}
+
+TEST_F(ServeBuildE2eTest, ImageDslContextEnvAndWorkdirReachTheBuild) {
+  writeFile("app/a.txt", "alpha-file\n");
+  writeFile("app/sub/b.txt", "beta-file\n");
+  Image image =
+      Image::base(kBase)
+          .addLocalDir((dir_->path() / "app").string(), "/srv/app")
+          .env(std::vector<std::pair<std::string, std::string>>{{"GREETING", "greetings"}})
+          .workdir("/srv/app")
+          .runCommands("echo \"$GREETING from $(pwd)\" && cat a.txt sub/b.txt");
+  LogCollector logs;
+  Snapshot s = daytona_->snapshot.create({.name = "dsl", .image = image}, logs.options(300));
+  EXPECT_EQ(s.state.str(), "active");
+  std::string text = logs.text();
+  EXPECT_THAT(text, HasSubstr("greetings from /srv/app"));
+  std::size_t a = text.find("alpha-file");
+  ASSERT_NE(a, std::string::npos) << text;
+  EXPECT_LT(a, text.find("beta-file")) << text;
+  ASSERT_TRUE(s.buildInfo.has_value());
+  EXPECT_EQ(s.buildInfo->contextHashes.size(), 1u);
+
+  // The persisted log: whole, followed (ends because the build is over), and from an offset.
+  std::string whole;
+  daytona_->snapshot.logs("dsl", false, [&](std::string_view c) { whole += c; });
+  ASSERT_THAT(whole, HasSubstr("greetings from /srv/app"));
+  std::string followed;
+  daytona_->snapshot.logs("dsl", true, [&](std::string_view c) { followed += c; });
+  EXPECT_EQ(followed, whole);
+  std::size_t from = whole.find("greetings from");
+  std::string tail;
+  daytona_->snapshot.logs(
+      "dsl", false, [&](std::string_view c) { tail += c; }, from);
+  EXPECT_EQ(tail, whole.substr(from));
+}
+
+TEST_F(ServeBuildE2eTest, FailingRunStepEndsCreateWithTheStepAndItsOutput) {
+  Image image =
+      Image::base(kBase).runCommands("echo partial-$((3*3)) && echo to-stderr >&2 && exit 3");
+  LogCollector logs;
+  std::string message;
+  try {
+    daytona_->snapshot.create({.name = "broken-build", .image = image}, logs.options(300));
+    ADD_FAILURE() << "a RUN exiting with 3 built";
+  } catch (const DaytonaError& e) {
+    EXPECT_EQ(typeid(e), typeid(DaytonaError));  // the base class, as the TS SDK (§3.3)
+    message = e.what();
+  }
+  EXPECT_THAT(message,
+              ::testing::StartsWith("Failed to create snapshot. Name: broken-build Reason: "));
+  // §0.4: the reason names the failing Dockerfile line and the exit code. (It does not carry
+  // the step's last output lines, which §0.4 gives as an example; the log below has them.)
+  EXPECT_THAT(message, HasSubstr("line 2: RUN"));
+  EXPECT_THAT(message, HasSubstr("exit code 3"));
+  Snapshot s = daytona_->snapshot.get("broken-build");
+  EXPECT_THAT(s.state.str(), ::testing::AnyOf("error", "build_failed"));
+  ASSERT_TRUE(s.errorReason.has_value());
+  EXPECT_THAT(message, HasSubstr(*s.errorReason));
+  // The streamed log showed the output and the error before create gave up.
+  std::string text = logs.text();
+  EXPECT_THAT(text, HasSubstr("partial-9"));
+  EXPECT_THAT(text, HasSubstr("to-stderr"));
+  EXPECT_THAT(text, HasSubstr("ERROR"));
+  EXPECT_THAT(logs.lines().back(), ::testing::Not(HasSubstr("Created snapshot")));
 }
 
 TEST_F(ServeBuildE2eTest, DockerfileContextIsUploadedOnceAndSkippedWhenItExists) {
