@@ -1554,10 +1554,11 @@ struct Builder::Run {
       if (cancel_token.cancelled()) pfds[1].fd = -1;
       if (::poll(pfds, 2, -1) < 0 && errno != EINTR) {
         // Cannot wait: stop everything, but still join the threads before returning.
+        const int err = errno;
         cancel_token.cancel();
         for (auto& [index, t] : running)
           t.join();
-        return errnoStatus(errno, "poll in the stage scheduler");
+        return errnoStatus(err, "poll in the stage scheduler");
       }
       std::uint64_t count = 0;
       (void)!::read(wake.get(), &count, sizeof count);
