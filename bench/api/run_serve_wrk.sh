@@ -8,18 +8,10 @@ duration=${2:-10s}
 conns=${3:-64}
 threads=${4:-2}
 count=${5:-1000}
-work=$(mktemp -d /tmp/cairn-serve-wrk.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=bench/api/nginx_static.sh
-source "$here/nginx_static.sh"
+# shellcheck source=bench/api/wrk_common.sh
+source "$here/wrk_common.sh"
+make_work_dir cairn-serve-wrk
 
 "$build/src/cli/cairn" --data-dir "$work/data" serve --listen 127.0.0.1:0 --io-threads "$threads" --max-snapshots $((count + 10)) \
   >"$work/cairn.out" 2>&1 &

@@ -8,19 +8,11 @@ duration=${2:-10s}
 conns=${3:-64}
 threads=${4:-2}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/cairn-wrk.XXXXXX)
-chmod 755 "$work"
+# shellcheck source=bench/api/wrk_common.sh
+source "$here/wrk_common.sh"
+make_work_dir cairn-wrk
 cp "$here/snapshot.json" "$work/snapshot.json"
 chmod 644 "$work/snapshot.json"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# shellcheck source=bench/api/nginx_static.sh
-source "$here/nginx_static.sh"
 
 # Cairn
 "$build/bench/api/api_json_server" --threads "$threads" --file "$work/snapshot.json" >"$work/cairn.out" &

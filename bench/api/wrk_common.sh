@@ -1,7 +1,22 @@
-# Sourced by the wrk scripts: nginx serving $work/snapshot.json for every path, as the static
-# baseline Cairn's JSON routes are measured against.
-#   start_nginx_static WORK THREADS   starts it (pid appended to the caller's pids array) and
-#                                     sets nginx_port once it answers.
+# Sourced by the wrk scripts (run_wrk.sh, run_serve_wrk.sh).
+#   make_work_dir PREFIX              sets work to a fresh /tmp/PREFIX.XXXXXX that nginx workers
+#                                     can read; on exit every pid in pids is killed and work removed.
+#   start_nginx_static WORK THREADS   nginx serving WORK/snapshot.json for every path, the static
+#                                     baseline Cairn's JSON routes are measured against; its pid
+#                                     joins pids, and nginx_port is set once it answers.
+
+make_work_dir() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$work"
+  pids=()
+  trap _wrk_cleanup EXIT
+}
+
+_wrk_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
