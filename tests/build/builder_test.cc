@@ -609,7 +609,9 @@ TEST_F(BuilderTest, BindMountsFromContextAndStage) {
       "RUN --mount=type=bind,from=tools,source=/opt,target=/mnt/opt,rw "
       "echo x > /mnt/opt/tool/data && echo stage-rw > /stage-rw\n"
       "RUN --mount=type=bind,from=tools,target=/mnt/tools cat /mnt/tools/opt/tool/data > "
-      "/stage-after\n";
+      "/stage-after\n"
+      "RUN --mount=type=bind,from=busybox:test,source=/etc/group,target=/mnt/group "
+      "cat /mnt/group > /from-image\n";
   ASSERT_OK_AND_ASSIGN(BuildResult r, build(df));
   fs::path root = unpack(r);
   EXPECT_EQ(*readFile(root / "from-ctx"), "from-context\n");
@@ -618,6 +620,7 @@ TEST_F(BuilderTest, BindMountsFromContextAndStage) {
   EXPECT_EQ(*readFile(root / "rw-saw"), "scribble\n");
   EXPECT_EQ(*readFile(root / "again"), "A\n");                // the rw step's writes were discarded
   EXPECT_EQ(*readFile(root / "stage-after"), "tool-data\n");  // also for a stage's tree
+  EXPECT_THAT(*readFile(root / "from-image"), HasSubstr("staff:x:50"));  // an image's file
   // The host context is untouched and no mount point is left in the image.
   EXPECT_EQ(*readFile(ctx_ / "a.txt"), "A\n");
   EXPECT_FALSE(fs::exists(ctx_ / "new"));
@@ -626,7 +629,7 @@ TEST_F(BuilderTest, BindMountsFromContextAndStage) {
 
   // The bound content is part of the step's key: a change re-runs the steps that bind it.
   ASSERT_OK_AND_ASSIGN(BuildResult cached, build(df));
-  EXPECT_EQ(cached.cached_steps, 8);
+  EXPECT_EQ(cached.cached_steps, 9);
   write("ctxdir/file", "changed\n");
   ASSERT_OK_AND_ASSIGN(BuildResult changed, build(df));
   EXPECT_EQ(*readFile(unpack(changed) / "from-ctx"), "changed\n");
