@@ -4,7 +4,9 @@
 //
 // Decoding is strict, as Go's utf8.DecodeRune and the WHATWG decoder are: an overlong form, an
 // encoded surrogate (U+D800–DFFF) or a value above U+10FFFF is invalid, and so is a truncated
-// sequence. Each invalid byte is consumed alone and becomes one code point, chosen by the caller:
+// sequence. Each invalid byte is consumed alone and becomes one code point, chosen by the caller
+// (Go's rule; a WHATWG decoder such as Node's gives one U+FFFD per truncated sequence instead,
+// so "\xE2\x82A" decodes to two U+FFFD here and to one in Node):
 //
 //   std::u32string go = decodeUtf8(s, InvalidUtf8::kSurrogateEscape);  // round-trips any bytes
 //   std::string back = encodeUtf8(go, InvalidUtf8::kSurrogateEscape);   // back == s

@@ -2,7 +2,7 @@
 // escaping text and attribute values, and reading the text of an element from a flat reply
 // such as <Error><Code>NoSuchKey</Code>…</Error> or <InitiateMultipartUploadResult>.
 //
-// This is not an XML parser: no namespaces prefixes, attributes, CDATA or nesting of the same
+// This is not an XML parser: no namespace prefixes, attributes, CDATA or nesting of the same
 // tag. S3's documents do not need them, and anything it does not understand is left as text.
 #pragma once
 
