@@ -286,6 +286,53 @@ TEST_F(ServeBuildE2eTest, FailingRunStepEndsCreateWithTheStepAndItsOutput) {
   EXPECT_THAT(logs.lines().back(), ::testing::Not(HasSubstr("Created snapshot")));
 }
 
+TEST_F(ServeBuildE2eTest, ConcurrentCreatesOnOneClientKeepTheirLogsApart) {
+  // Three different builds and a fourth identical to the first, all at once from one Daytona
+  // (its methods are thread-safe): each create sees only its own snapshot's log.
+  const std::vector<std::string> markers = {"red", "green", "blue", "red"};
+  std::vector<LogCollector> logs(markers.size());
+  std::vector<std::optional<Snapshot>> results(markers.size());
+  std::vector<std::string> errors(markers.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < markers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        results[i] =
+            daytona_->snapshot.create({.name = "parallel-" + std::to_string(i),
+                                       .image = Image::base(kBase).runCommands(
+                                           "echo colour-" + markers[i] + "-$((1+1))", "sleep 1")},
+                                      logs[i].options(300));
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (std::size_t i = 0; i < markers.size(); ++i) {
+    SCOPED_TRACE("parallel-" + std::to_string(i));
+    EXPECT_EQ(errors[i], "");
+    ASSERT_TRUE(results[i].has_value());
+    EXPECT_EQ(results[i]->state.str(), "active");
+    EXPECT_EQ(logs[i].lines().back(),
+              "Created snapshot parallel-" + std::to_string(i) + " (active)");
+    for (std::string other : {"red", "green", "blue"}) {
+      bool found = logs[i].text().find("colour-" + other + "-2") != std::string::npos;
+      // The duplicate (i = 3) may share parallel-0's build instead of running its own, and
+      // its log then has no step output: each snapshot keeps its own log (§1.8).
+      if (other != markers[i]) {
+        EXPECT_FALSE(found) << other << " in " << logs[i].text();
+      } else if (i != 3) {
+        EXPECT_TRUE(found) << other << " missing from " << logs[i].text();
+      }
+    }
+  }
+  // The identical definition shares the build ref (§5.3).
+  ASSERT_TRUE(results[0]->buildInfo.has_value() && results[3]->buildInfo.has_value());
+  EXPECT_EQ(results[0]->buildInfo->snapshotRef, results[3]->buildInfo->snapshotRef);
+  EXPECT_EQ(daytona_->snapshot.list().total, 4);
+}
+
 TEST_F(ServeBuildE2eTest, DockerfileContextIsUploadedOnceAndSkippedWhenItExists) {
   writeFile("ctx/greeting.txt", "hello from the context\n");
   fs::path dockerfile =
