@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -171,6 +172,33 @@ void reapOrphans(pid_t keep) {
   }
 }
 
+//! Containers in the runtime's state root (crun's, or runc's after a fallback) whose bundle is
+//! under `dir`, as "<id> <bundle>".
+std::vector<std::string> containersUnder(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const char* runtime : {"crun", "runc"}) {
+    fs::path root = fs::path("/run/cairn") / runtime;
+    std::error_code ec;
+    if (!fs::exists(root, ec)) continue;
+    std::string cmd = std::string(runtime) + " --root " + root.string() + " list 2>/dev/null";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) continue;
+    std::string text;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
+      text.append(buf, n);
+    ::pclose(p);
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::string id, pid, status, bundle;
+      fields >> id >> pid >> status >> bundle;
+      if (bundle.rfind(dir.string(), 0) == 0) out.push_back(id + " " + bundle);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -316,6 +344,8 @@ class CrashRecoveryTest : public ::testing::Test {
     EXPECT_THAT(entries(data_ / "work" / "run"), ::testing::IsEmpty());
     EXPECT_THAT(entries(data_ / "work" / "contexts"), ::testing::IsEmpty());
     EXPECT_THAT(entries(data_ / "ingest"), ::testing::IsEmpty());
+    EXPECT_THAT(containersUnder(data_), ::testing::IsEmpty())
+        << "the OCI runtime still has containers of this data dir";
     for (const auto& id : containers) {
       for (const char* root : {"/run/cairn/crun", "/run/cairn/runc"}) {
         std::error_code ec;
@@ -353,7 +383,8 @@ TEST_F(CrashRecoveryTest, KilledWhileARunStepRunsAndAnotherSnapshotIsPending) {
   EXPECT_FALSE(containers.empty());
 
   crash();
-  // The kill leaves the RUN step's processes running: recovery has to stop them.
+  // The kill leaves the RUN step's container and processes running: recovery has to stop them.
+  EXPECT_THAT(containersUnder(data_), ::testing::Not(::testing::IsEmpty()));
   for (pid_t p : old_pids)
     EXPECT_TRUE(alive(p)) << "pid " << p << " died with the server; the test proves nothing";
 
