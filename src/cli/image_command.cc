@@ -3,7 +3,8 @@
 //
 //   cairn image pull REF                     pull (index → this platform), unpack layers
 //   cairn image push NAME [REF]              push a local image (to REF, default NAME)
-//   cairn image export NAME oci:DIR[:TAG]    write an OCI image layout (TAG: NAME's tag)
+//   cairn image export NAME oci:DIR[:TAG]    write an OCI image layout (TAG: NAME's tag;
+//                                            gzip layers unless --compression zstd|none|keep)
 //   cairn image import oci:DIR[:TAG] NAME    read one
 //   cairn image list [--json]
 //   cairn image inspect NAME                 manifest + config as JSON
@@ -15,11 +16,13 @@
 
 #include <iomanip>
 #include <iostream>
+#include <optional>
 
 #include "cairn/cli/command.h"
 #include "cairn/common/json.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/oci/layout.h"
+#include "cairn/oci/recompress.h"
 #include "cairn/oci/reference.h"
 #include "cairn/registry/client.h"
 #include "cairn/registry/config.h"
@@ -40,6 +43,7 @@ struct ImageFlags {
   std::string target;
   bool json = false;
   bool no_unpack = false;
+  std::string compression = "gzip";
   std::uint64_t chunk_size = 0;
 };
 
@@ -144,16 +148,41 @@ Status doPush(const cairn::cli::GlobalOptions& options, const ImageFlags& flags)
   return cairn::okStatus();
 }
 
+// Export writes gzip layers by default: every OCI tool reads them (Debian's umoci 0.4.7 and
+// Docker before 23 do not read zstd, Cairn's default for new layers). zstd layers are
+// recompressed (the diff ids and config stay; the manifest digest changes); "keep" writes the
+// layers as stored.
 Status doExport(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
   CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
   CAIRN_ASSIGN_OR_RETURN(auto layout, cairn::oci::parseLayoutRef(flags.target));
+  std::optional<cairn::layer::Compression> compression;
+  if (flags.compression != "keep") {
+    auto c = cairn::layer::parseCompression(flags.compression);
+    if (!c.ok()) {
+      return cairn::invalidArgument("--compression \"" + flags.compression +
+                                    "\": want gzip (default), zstd, none or keep");
+    }
+    compression = *c;
+  }
   std::string tag = layout.tag;
   if (tag.empty()) {
     CAIRN_ASSIGN_OR_RETURN(auto ref, cairn::oci::Reference::parse(entry.name));
     tag = ref.tag().empty() ? std::string(cairn::oci::kDefaultTag) : ref.tag();
   }
-  CAIRN_RETURN_IF_ERROR(cairn::oci::exportLayout(*local.blobs, entry.descriptor, layout.dir, tag));
+  cairn::oci::Descriptor root = entry.descriptor;
+  if (compression && cairn::oci::isManifestMediaType(root.media_type)) {
+    CAIRN_ASSIGN_OR_RETURN(auto converted,
+                           cairn::oci::recompressImage(*local.blobs, root, *compression));
+    if (converted.converted > 0) {
+      std::cout << "Recompressed " << converted.converted << " layer"
+                << (converted.converted == 1 ? "" : "s") << " to "
+                << cairn::layer::compressionName(*compression) << " (digest "
+                << converted.manifest.digest.str() << ")\n";
+    }
+    root = converted.manifest;
+  }
+  CAIRN_RETURN_IF_ERROR(cairn::oci::exportLayout(*local.blobs, root, layout.dir, tag));
   std::cout << "Exported " << entry.name << " to oci:" << layout.dir.string() << ":" << tag << "\n";
   return cairn::okStatus();
 }
@@ -260,6 +289,9 @@ void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
   auto* exp = image->add_subcommand("export", "Write an image to an OCI image layout");
   exp->add_option("NAME", flags->name, "Local image name")->required();
   exp->add_option("DEST", flags->target, "oci:DIR[:TAG] (TAG defaults to NAME's tag)")->required();
+  exp->add_option("--compression", flags->compression,
+                  "Layer compression in the layout: gzip (default; what every OCI tool reads), "
+                  "zstd, none, or keep (as stored)");
   exp->callback(run(doExport));
 
   auto* imp = image->add_subcommand("import", "Read an image from an OCI image layout");

@@ -36,6 +36,7 @@ using ::cairn::registry::peer::DockerRegistry;
 using ::cairn::registry::peer::haveTool;
 using ::cairn::registry::peer::run;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 RegistryConfig testConfig() {
   RegistryConfig c;
@@ -324,6 +325,58 @@ TEST_F(PeerTest, CliRoundTrip) {
   EXPECT_THAT(bad.output, HasSubstr("invalid image reference"));
   auto usage = cli({"image", "export", remote});
   EXPECT_EQ(usage.exit_code, 2);
+}
+
+// Cairn's new layers are zstd, which Debian's umoci 0.4.7 cannot read: `image export` writes
+// gzip by default, and the stored layers as they are with --compression keep.
+TEST_F(PeerTest, CliExportWritesGzipLayersThatUmociReads) {
+  std::string cairn = std::string(CAIRN_BINARY_DIR) + "/src/cli/cairn";
+  if (!fs::exists(cairn)) GTEST_SKIP() << "the cairn binary is not built (" << cairn << ")";
+  PeerImage img = makePeerImage(*blobs_, layer::Compression::kZstd);
+  auto src = tmp_->path() / "zstd-layout";
+  ASSERT_OK(oci::exportLayout(*blobs_, img.manifest, src, "v1"));
+  std::string data = (tmp_->path() / "export-data").string();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {cairn, "--data-dir", data});
+    return run(args);
+  };
+  ASSERT_EQ(cli({"image", "import", "oci:" + src.string() + ":v1", "local/z:v1"}).exit_code, 0);
+
+  auto out = tmp_->path() / "gzip-out";
+  auto exported = cli({"image", "export", "local/z:v1", "oci:" + out.string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_THAT(exported.output, HasSubstr("Recompressed 1 layer to gzip"));
+  auto bundle = tmp_->path() / "gzip-bundle";
+  auto umoci = run({"umoci", "unpack", "--image", out.string() + ":v1", bundle.string()});
+  ASSERT_EQ(umoci.exit_code, 0) << umoci.output;
+  EXPECT_EQ(readFile(bundle / "rootfs/etc/hostname").valueOr(""), "changed\n");
+  EXPECT_EQ(readFile(bundle / "rootfs/home/user/notes").valueOr(""), std::string(100000, 'n'));
+
+  // What the layout holds: gzip layers, the same config (diff ids) as the zstd original.
+  ASSERT_OK_AND_ASSIGN(auto other, store::LocalBlobStore::open(tmp_->path() / "export-check"));
+  ASSERT_OK_AND_ASSIGN(oci::Descriptor d,
+                       oci::importLayout(*other, out, "v1", oci::Platform::host()));
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage gz, oci::loadImage(*other, d));
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage orig, oci::loadImage(*blobs_, img.manifest));
+  ASSERT_EQ(gz.manifest.layers.size(), 2u);
+  for (const auto& l : gz.manifest.layers)
+    EXPECT_EQ(l.media_type, oci::kMediaTypeOciLayerGzip);
+  EXPECT_EQ(gz.manifest.config.digest, orig.manifest.config.digest);
+
+  // --compression keep: the zstd layer as stored (and the original manifest digest).
+  auto kept = tmp_->path() / "kept-out";
+  auto keep =
+      cli({"image", "export", "--compression", "keep", "local/z:v1", "oci:" + kept.string()});
+  ASSERT_EQ(keep.exit_code, 0) << keep.output;
+  EXPECT_THAT(keep.output, Not(HasSubstr("Recompressed")));
+  ASSERT_OK_AND_ASSIGN(auto third, store::LocalBlobStore::open(tmp_->path() / "kept-check"));
+  ASSERT_OK_AND_ASSIGN(oci::Descriptor k,
+                       oci::importLayout(*third, kept, "v1", oci::Platform::host()));
+  EXPECT_EQ(k.digest, img.manifest.digest);
+
+  auto bad = cli({"image", "export", "--compression", "lz4", "local/z:v1", "oci:" + kept.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("want gzip (default), zstd, none or keep"));
 }
 
 }  // namespace
