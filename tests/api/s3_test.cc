@@ -1,5 +1,6 @@
 // The S3-compatible endpoint over real HTTP, driven with libcurl and requests signed by
-// cairn/common/sigv4.h; plus the filesystem ObjectStore on its own.
+// cairn/common/sigv4.h, over both ObjectStores (blob-backed and filesystem); plus the filesystem
+// ObjectStore on its own.
 #include "cairn/api/s3.h"
 
 #include <curl/curl.h>
@@ -14,6 +15,7 @@
 #include "cairn/common/fs.h"
 #include "cairn/common/sigv4.h"
 #include "cairn/common/strings.h"
+#include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::api {
@@ -67,12 +69,21 @@ struct CallOptions {
   bool sign = true;
 };
 
-class S3Test : public ::testing::Test {
+// The parameter: true = BlobObjectStore over a LocalBlobStore (what `cairn serve` uses),
+// false = FsObjectStore.
+class S3Test : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(dir_, TempDir::create("cairn-s3-test"));
-    ASSERT_OK_AND_ASSIGN(auto store, openFsObjectStore(dir_.path() / "objects", clock_));
-    store_ = std::move(store);
+    if (GetParam()) {
+      ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(dir_.path()));
+      ASSERT_OK_AND_ASSIGN(auto store,
+                           BlobObjectStore::open(dir_.path() / "objects", *blobs_, clock_));
+      store_ = std::move(store);
+    } else {
+      ASSERT_OK_AND_ASSIGN(auto store, openFsObjectStore(dir_.path() / "objects", clock_));
+      store_ = std::move(store);
+    }
     minter_ = std::make_shared<CredentialMinter>(clock_);
     Router router;
     S3Options o;
@@ -149,6 +160,7 @@ class S3Test : public ::testing::Test {
 
   FakeClock clock_;
   TempDir dir_ = *TempDir::create("unused");
+  std::unique_ptr<store::LocalBlobStore> blobs_;
   std::shared_ptr<ObjectStore> store_;
   std::shared_ptr<CredentialMinter> minter_;
   std::unique_ptr<Server> server_;
@@ -159,7 +171,7 @@ TEST(S3Crc32Test, SpecVector) {
   EXPECT_EQ(s3Crc32Base64("123456789"), "y/Q5Jg==");
 }
 
-TEST_F(S3Test, PutHeadGetListDelete) {
+TEST_P(S3Test, PutHeadGetListDelete) {
   std::string body = "context bytes\n";
   Reply r = put("org1/abc/context.tar", body);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -227,7 +239,7 @@ TEST_F(S3Test, PutHeadGetListDelete) {
   EXPECT_EQ(r.status, 404);
 }
 
-TEST_F(S3Test, ChecksumsAreVerified) {
+TEST_P(S3Test, ChecksumsAreVerified) {
   CallOptions o;
   o.body = "payload";
   o.headers = {{"x-amz-checksum-crc32", s3Crc32Base64("other")}};
@@ -257,7 +269,7 @@ TEST_F(S3Test, ChecksumsAreVerified) {
   EXPECT_EQ(call("HEAD", "/s3/daytona-volume-builds/org1/k").status, 404);
 }
 
-TEST_F(S3Test, AuthFailures) {
+TEST_P(S3Test, AuthFailures) {
   ASSERT_EQ(put("org1/a", "x").status, 200);
   const std::string target = "/s3/daytona-volume-builds/org1/a";
 
@@ -317,7 +329,7 @@ TEST_F(S3Test, AuthFailures) {
   EXPECT_THAT(r.body, HasSubstr("<Code>ExpiredToken</Code>"));
 }
 
-TEST_F(S3Test, OversizedBodyIsEntityTooLargeInXml) {
+TEST_P(S3Test, OversizedBodyIsEntityTooLargeInXml) {
   CallOptions o;
   o.body = std::string(17 * 1024 * 1024, 'x');  // over the 16 MiB limit of this fixture
   Reply r = call("PUT", "/s3/daytona-volume-builds/org1/huge", o);
@@ -326,7 +338,7 @@ TEST_F(S3Test, OversizedBodyIsEntityTooLargeInXml) {
   EXPECT_EQ(call("HEAD", "/s3/daytona-volume-builds/org1/huge").status, 404);
 }
 
-TEST_F(S3Test, RequestTimeTooSkewed) {
+TEST_P(S3Test, RequestTimeTooSkewed) {
   ASSERT_EQ(put("org1/a", "x").status, 200);
   CallOptions old;
   old.headers = {{"x-amz-date", sigv4::formatAmzDate(clock_.now() - std::chrono::minutes(20))}};
@@ -342,7 +354,7 @@ std::string between(const std::string& s, const std::string& a, const std::strin
   return s.substr(i + a.size(), j - i - a.size());
 }
 
-TEST_F(S3Test, MultipartInAnyOrderAndConcurrently) {
+TEST_P(S3Test, MultipartInAnyOrderAndConcurrently) {
   const std::string base = "/s3/daytona-volume-builds/org1/big/context.tar";
   CallOptions create;
   create.headers = {{"x-amz-checksum-algorithm", "CRC32"}};
@@ -421,7 +433,7 @@ TEST_F(S3Test, MultipartInAnyOrderAndConcurrently) {
   EXPECT_EQ(r.status, 404);
 }
 
-TEST_F(S3Test, AbortAndBadPartNumbers) {
+TEST_P(S3Test, AbortAndBadPartNumbers) {
   const std::string base = "/s3/daytona-volume-builds/org1/m";
   Reply r = call("POST", base + "?uploads");
   std::string id = between(r.body, "<UploadId>", "</UploadId>");
@@ -444,7 +456,7 @@ TEST_F(S3Test, AbortAndBadPartNumbers) {
   EXPECT_THAT(r.body, HasSubstr("<Code>NoSuchUpload</Code>"));
 }
 
-TEST_F(S3Test, HostileKeysStayInsideTheStore) {
+TEST_P(S3Test, HostileKeysStayInsideTheStore) {
   S3Credential admin{"AKADMIN", "admin-secret", "", SystemTime{}, ""};
   minter_->add(admin);
   sigv4::Credentials a{admin.access_key_id, admin.secret_access_key, ""};
@@ -468,6 +480,11 @@ TEST_F(S3Test, HostileKeysStayInsideTheStore) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "data");
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, S3Test, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return std::string(p.param ? "Blob" : "Fs");
+                         });
 
 class ObjectStoreTest : public ::testing::Test {
  protected:

@@ -1,11 +1,22 @@
-// The object store behind the S3-compatible endpoint: a seam (ObjectStore) with one real
-// implementation on the local filesystem (FsObjectStore) and the S3 HTTP layer on top (s3.h).
+// The object store behind the S3-compatible endpoint: a seam (ObjectStore) with two
+// implementations and the S3 HTTP layer on top (s3.h):
+//   - BlobObjectStore (what `cairn serve` uses): bodies are blobs in the content-addressed blob
+//     store (<data>/blobs/sha256), so a context uploaded twice, or by two organizations, is
+//     stored once; an SQLite index (<root>/index.db) maps bucket + key to digest, size, etag,
+//     crc32, content type and time. Removing or overwriting a key only drops the index row: the
+//     body goes when the store's GC (service/store_gc.h) finds nothing else using it.
+//   - FsObjectStore: one file per object under <root>/buckets/<bucket>/objects. Kept as the
+//     second implementation of the conformance tests and to read old data directories:
+//     BlobObjectStore::open moves any objects it finds there into the blob store.
+// Both stage multipart parts as files under <root>/buckets/<bucket>/uploads/<id> until complete.
 //
 // Keys are validated (1..1024 bytes, no control characters) and never joined to paths as they
 // are: each '/'-separated segment is escaped to [A-Za-z0-9_%-] and suffixed (".d" for
 // directories, ".o" for objects), so "../x", "a/./b" or a NUL cannot leave the store's
-// directory and "a/b" and "a/b/c" can both exist. Writes are durable (write to a temporary
-// file, fsync, rename, fsync the directory); readers see an old object or the new one.
+// directory and "a/b" and "a/b/c" can both exist. The blob-backed store never turns keys into
+// paths but validates them the same way, so both accept exactly the same keys. Writes are durable
+// (write to a temporary file, fsync, rename, fsync the directory); readers see an old object or the
+// new one.
 #pragma once
 
 #include <chrono>
@@ -19,6 +30,8 @@
 #include "cairn/common/fs.h"
 #include "cairn/common/status.h"
 #include "cairn/common/time.h"
+#include "cairn/service/store_gc.h"
+#include "cairn/store/blob_store.h"
 
 namespace cairn::api {
 
@@ -94,5 +107,20 @@ class ObjectStore {
 //! A filesystem store under `root` (created if missing).
 Result<std::unique_ptr<ObjectStore>> openFsObjectStore(const std::filesystem::path& root,
                                                        const Clock& clock = RealClock::instance());
+
+//! The blob-backed store. It is also a GC root set: every indexed object keeps its body blob.
+class BlobObjectStore : public ObjectStore, public service::BlobRootSet {
+ public:
+  //! `root` holds the index and the multipart staging (created if missing); bodies go to
+  //! `blobs`, which must outlive the store. Objects an FsObjectStore left under `root` are
+  //! moved into the blob store here (see the file comment).
+  static Result<std::unique_ptr<BlobObjectStore>> open(const std::filesystem::path& root,
+                                                       store::BlobStore& blobs,
+                                                       const Clock& clock = RealClock::instance());
+
+  //! Objects of `bucket` last written before `before`, in key order (for expiry).
+  virtual Result<std::vector<ObjectInfo>> listModifiedBefore(std::string_view bucket,
+                                                             SystemTime before) = 0;
+};
 
 }  // namespace cairn::api
