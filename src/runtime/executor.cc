@@ -184,8 +184,18 @@ Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
   return std::unique_ptr<Executor>(new Executor(std::move(options), std::move(runtime)));
 }
 
-Status cleanupStale(const fs::path& work_root, const fs::path& runtime,
-                    const fs::path& state_root) {
+namespace {
+
+constexpr std::string_view kTrashPrefix = ".trash-";
+
+bool isTrash(const std::string& name) {
+  return name.rfind(kTrashPrefix, 0) == 0;
+}
+
+}  // namespace
+
+Status cleanupStale(const fs::path& work_root, const fs::path& runtime, const fs::path& state_root,
+                    bool include_trash) {
   std::error_code ec;
   if (!fs::exists(work_root, ec)) return okStatus();
   Status first;
@@ -194,6 +204,7 @@ Status cleanupStale(const fs::path& work_root, const fs::path& runtime,
     entries.push_back(entry.path());
   for (const fs::path& entry : entries) {
     std::string id = entry.filename().string();
+    if (!include_trash && isTrash(id)) continue;
     UniqueFd lock(open(entry.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (lock.valid() && flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live run
     if (id.rfind("cairn-", 0) == 0 && !runtime.empty()) {
@@ -207,13 +218,34 @@ Status cleanupStale(const fs::path& work_root, const fs::path& runtime,
     fs::remove_all(entry, ec);
     if (!s.ok() && first.ok()) first = s;
     if (ec && first.ok()) first = internalError("remove " + entry.string() + ": " + ec.message());
-    if (first.ok()) spdlog::info("runtime: removed stale work dir {}", entry.string());
+    if (first.ok() && !isTrash(id))
+      spdlog::info("runtime: removed stale work dir {}", entry.string());
   }
   return first;
 }
 
-Status Executor::cleanupStale() {
-  return runtime::cleanupStale(options_.work_root, runtime_path_, options_.state_root);
+Status Executor::cleanupStale(bool include_trash) {
+  return runtime::cleanupStale(options_.work_root, runtime_path_, options_.state_root,
+                               include_trash);
+}
+
+Status Executor::sweepTrash() {
+  std::error_code ec;
+  Status first;
+  std::vector<fs::path> trash;
+  for (const auto& entry : fs::directory_iterator(options_.work_root, ec))
+    if (isTrash(entry.path().filename().string())) trash.push_back(entry.path());
+  if (ec) return internalError("list " + options_.work_root.string() + ": " + ec.message());
+  for (const fs::path& dir : trash) {
+    // A run renames its dir while still holding the lock; it is released right after.
+    UniqueFd lock(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!lock.valid() || flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    Status s = unmountAllUnder(dir);
+    if (s.ok()) fs::remove_all(dir, ec);
+    if (!s.ok() && first.ok()) first = s;
+    if (ec && first.ok()) first = internalError("remove " + dir.string() + ": " + ec.message());
+  }
+  return first;
 }
 
 namespace {
@@ -523,7 +555,13 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     }
   }
   std::error_code ec;
-  if (unmounted.ok()) fs::remove_all(ctx.dir, ec);
+  bool deferred = false;
+  if (unmounted.ok() && options_.defer_ephemeral_removal && ctx.caller_upper.empty()) {
+    // Renamed while still locked, so a sweep cannot start on it before this run lets go.
+    fs::path trash = options_.work_root / (std::string(kTrashPrefix) + ctx.id);
+    deferred = rename(ctx.dir.c_str(), trash.c_str()) == 0;
+  }
+  if (unmounted.ok() && !deferred) fs::remove_all(ctx.dir, ec);
   if (status.ok() && !unmounted.ok()) status = unmounted.withContext("cleaning up " + ctx.id);
   if (status.ok() && ec)
     status = internalError("removing work dir " + ctx.dir.string() + ": " + ec.message());

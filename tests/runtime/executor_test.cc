@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -411,6 +413,60 @@ TEST_F(ExecutorTest, CleanupStaleRemovesLeftoversOfACrashedProcess) {
   ASSERT_OK(executor_->cleanupStale());
   EXPECT_FALSE(fs::exists(stale));
   ASSERT_OK(executor_->cleanupStale());  // idempotent
+}
+
+TEST_F(ExecutorTest, DeferredRemovalLeavesTheWorkDirForTheSweep) {
+  ExecutorOptions options = executor_->options();
+  options.defer_ephemeral_removal = true;
+  ASSERT_OK_AND_ASSIGN(auto deferring, Executor::create(options));
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_->path() / "work"))
+      names.push_back(e.path().filename().string());
+    return names;
+  };
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult r, deferring->run(spec({"/bin/true"}), io));
+  EXPECT_THAT(r.toStatus(), IsOk());
+  // Unmounted at once, renamed instead of removed.
+  ASSERT_OK_AND_ASSIGN(auto mounts, mountsUnder(dir_->path()));
+  EXPECT_TRUE(mounts.empty());
+  EXPECT_THAT(entries(), ElementsAre(".trash-" + r.container_id));
+  ASSERT_OK(deferring->cleanupStale(/*include_trash=*/false));
+  EXPECT_EQ(entries().size(), 1u);  // left for the sweep
+  ASSERT_OK(deferring->sweepTrash());
+  EXPECT_TRUE(entries().empty());
+
+  // cleanupStale() at a server's start takes trash too.
+  ASSERT_OK_AND_ASSIGN(r, deferring->run(spec({"/bin/true"}), io));
+  EXPECT_EQ(entries().size(), 1u);
+  ASSERT_OK(deferring->cleanupStale());
+  EXPECT_TRUE(entries().empty());
+
+  // A caller's upper dir becomes a layer: that run's dir is removed at once, as always.
+  fs::path upper = dir_->path() / "layer-upper", work = dir_->path() / "layer-work";
+  ContainerSpec step = spec({"/bin/sh", "-c", "echo x > /f"});
+  step.rootfs.upper_dir = upper;
+  step.rootfs.work_dir = work;
+  ASSERT_OK_AND_ASSIGN(r, deferring->run(step, RunIo{}));
+  EXPECT_THAT(r.toStatus(), IsOk());
+  EXPECT_TRUE(entries().empty());
+  EXPECT_TRUE(fs::exists(upper / "f"));
+}
+
+TEST_F(ExecutorTest, SweepLeavesALockedTrashDirAlone) {
+  fs::path trash = dir_->path() / "work" / ".trash-cairn-0123";
+  fs::create_directories(trash / "upper");
+  {
+    UniqueFd lock(open(trash.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(lock.valid());
+    ASSERT_EQ(flock(lock.get(), LOCK_EX), 0);
+    ASSERT_OK(executor_->sweepTrash());
+    EXPECT_TRUE(fs::exists(trash));  // a run that is still letting go of it
+  }
+  ASSERT_OK(executor_->sweepTrash());
+  EXPECT_FALSE(fs::exists(trash));
 }
 
 TEST_F(ExecutorTest, InvalidSpecsAreRejectedBeforeAnythingRuns) {

@@ -46,6 +46,11 @@ struct ExecutorOptions {
   std::size_t max_lower_dirs = 100;
   //! How long create/start/kill/delete of the runtime may take.
   std::chrono::seconds runtime_command_timeout{60};
+  //! An ephemeral run's work dir (no caller upper) is renamed to `<work_root>/.trash-<id>`
+  //! instead of being removed, for sweepTrash() (or cleanupStale()) to remove later: removing
+  //! its directories takes ~20 ms here, nearly all of it waiting on the filesystem, which the
+  //! caller can then overlap with other work. `cairn run` sweeps while its sandbox runs.
+  bool defer_ephemeral_removal = false;
 };
 
 enum class OutputStream { kStdout, kStderr };
@@ -102,8 +107,13 @@ class Executor {
   Result<RunResult> run(const ContainerSpec& spec, const RunIo& io);
 
   //! Deletes the runtime's containers left by a crashed process, unmounts and removes every
-  //! work dir under work_root. Safe to call when nothing is left.
-  Status cleanupStale();
+  //! work dir under work_root that no live run holds, and with `include_trash` the work dirs
+  //! deferred runs left for sweepTrash(). Safe to call when nothing is left.
+  Status cleanupStale(bool include_trash = true);
+
+  //! Removes the `.trash-*` work dirs of finished runs (defer_ephemeral_removal). Safe to run
+  //! on another thread while run() is in progress: it never touches a live run's dir.
+  Status sweepTrash();
 
   const std::filesystem::path& runtimePath() const { return runtime_path_; }
   const ExecutorOptions& options() const { return options_; }
@@ -119,6 +129,6 @@ class Executor {
 
 //! Free-standing form of Executor::cleanupStale for a process that has no Executor yet.
 Status cleanupStale(const std::filesystem::path& work_root, const std::filesystem::path& runtime,
-                    const std::filesystem::path& state_root);
+                    const std::filesystem::path& state_root, bool include_trash = true);
 
 }  // namespace cairn::runtime
