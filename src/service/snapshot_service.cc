@@ -124,6 +124,9 @@ struct SnapshotService::Impl {
   std::mutex thread_mu;
   std::condition_variable wake;
   bool stopping = false;
+  //! Bumped by wakeWorkers(). Idle workers wait for a change of it: a wait whose predicate was
+  //! only `stopping` slept through every notification, so new jobs waited for the next tick.
+  std::uint64_t wake_generation = 0;
   // Set by stop(): a build cancelled because the process is stopping is handed back to the
   // queue (another worker or the next start takes it over), not failed.
   std::atomic<bool> shutting_down{false};
@@ -145,6 +148,7 @@ struct SnapshotService::Impl {
 
   void wakeWorkers() {
     std::lock_guard lock(thread_mu);
+    ++wake_generation;
     wake.notify_all();
   }
 
@@ -670,6 +674,7 @@ struct SnapshotService::Impl {
     auto keep = [&](Status st) {
       if (!st.ok() && first.ok()) first = std::move(st);
     };
+    keep(takeOverDeadWorkers());  // a sibling process on this data dir that died meanwhile
     keep(reclaimJobs());
     keep(enforceDeadlines());
     keep(autoDeactivate());
@@ -777,15 +782,18 @@ struct SnapshotService::Impl {
 
   void workerLoop(std::vector<std::string> kinds) {
     while (true) {
+      std::uint64_t seen = 0;  // read before looking for work, so no wake-up is missed
       {
         std::lock_guard lock(thread_mu);
         if (stopping) return;
+        seen = wake_generation;
       }
       auto ran = runOneJob(kinds);
       if (ran.ok() && *ran) continue;
       if (!ran.ok()) spdlog::warn("worker: {}", ran.status().message());
       std::unique_lock lock(thread_mu);
-      wake.wait_for(lock, options.tick_interval, [&] { return stopping; });
+      wake.wait_for(lock, options.tick_interval,
+                    [&] { return stopping || wake_generation != seen; });
       if (stopping) return;
     }
   }
@@ -833,8 +841,7 @@ Status SnapshotService::start() {
   CAIRN_ASSIGN_OR_RETURN(auto stale, impl_->store.listJobs(mine));
   for (const auto& job : stale)
     impl_->handBack(job, "worker " + options_.worker_id + " restarted");
-  CAIRN_RETURN_IF_ERROR(impl_->takeOverDeadWorkers());
-  CAIRN_RETURN_IF_ERROR(impl_->maintenance());
+  CAIRN_RETURN_IF_ERROR(impl_->maintenance());  // takes over dead workers' jobs first
   std::lock_guard lock(impl_->thread_mu);
   impl_->stopping = false;
   impl_->shutting_down = false;
