@@ -165,6 +165,27 @@ TEST_F(RecoveryTest, ADeadWorkersBuildIsTakenOverAtStartWithoutWaitingForItsLeas
   EXPECT_FALSE(fs::exists(workers() / "worker-new.lock"));
 }
 
+TEST_F(RecoveryTest, ASiblingProcessThatDiesWhileThisOneRunsIsTakenOverByMaintenance) {
+  ASSERT_OK(service_->start());
+  auto s = create("sibling", "FROM busybox\n");
+  // Another process on this data dir claims the job first and dies (its lock is free). The
+  // workers may race it for the job: either way the snapshot must end active.
+  auto claimed = store_->claimJob("worker-sibling", {"build"}, std::chrono::minutes(10));
+  ASSERT_OK(claimed.status());
+  if (claimed->has_value()) {
+    ASSERT_OK(
+        store_->updateSnapshotState(s.id, SnapshotState::kPending, SnapshotState::kBuilding, {})
+            .status());
+    fs::create_directories(workers());
+    ASSERT_OK(writeFileDurable(workers() / "worker-sibling.lock", ""));
+    ASSERT_OK(service_->runMaintenance());
+  }
+  auto done = waitTerminal(s.id);
+  service_->stop();
+  EXPECT_EQ(done.state, SnapshotState::kActive) << done.error_reason.value_or("");
+  EXPECT_FALSE(fs::exists(workers() / "worker-sibling.lock"));
+}
+
 TEST_F(RecoveryTest, ALiveWorkersJobIsLeftAlone) {
   auto s = create("busy", "FROM busybox\n");
   auto job = leaveDeadWorkerBuild(s, "worker-live");

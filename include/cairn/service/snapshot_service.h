@@ -198,9 +198,10 @@ class SnapshotService {
 
   //! Crash recovery (builder recover, reclaim jobs) then worker threads and the ticker.
   //!
-  //! Each started service holds an flock on <data_dir>/work/workers/<worker_id>.lock. At start,
-  //! a lock file nobody holds belongs to a process that died (kill -9, OOM, power loss): its
-  //! running jobs are handed back to the queue at once instead of after their lease expires.
+  //! Each started service holds an flock on <data_dir>/work/workers/<worker_id>.lock. A lock
+  //! file nobody holds belongs to a process that died (kill -9, OOM, power loss): at start and
+  //! on every maintenance pass, its running jobs are handed back to the queue at once instead of
+  //! after their leases expire. (Workers on other hosts are covered by the leases.)
   Status start();
   //! Stops the workers and the ticker. Running builds are cancelled and handed back to the
   //! queue (the snapshot stays `building`) for the next start or another worker to take over;
