@@ -242,8 +242,12 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
               << "): " << initial->key << std::endl;
   }
 
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<api::ObjectStore> objects_owned,
-                         api::openFsObjectStore(data_dir / "objects"));
+  // The S3 endpoint's object bodies are blobs too (deduplicated with everything else); objects
+  // an older server kept as files under <data>/objects are moved in here.
+  CAIRN_ASSIGN_OR_RETURN(auto blobs, store::LocalBlobStore::open(data_dir));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<api::BlobObjectStore> objects_owned,
+                         api::BlobObjectStore::open(data_dir / "objects", *blobs));
+  api::BlobObjectStore* object_roots = objects_owned.get();
   std::shared_ptr<api::ObjectStore> objects = std::move(objects_owned);
   api::S3Options s3_options;
   s3_options.region = config.s3_region;
@@ -251,7 +255,6 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
 
   // The build engine over the local stores. Without an OCI runtime (not root, no crun or
   // runc) the server still serves the API; builds and pulls then fail with a clear reason.
-  CAIRN_ASSIGN_OR_RETURN(auto blobs, store::LocalBlobStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto layers, store::LayerStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto catalog, oci::ImageCatalog::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto registry_config, registry::RegistryConfig::loadDefault(data_dir, ""));
@@ -281,6 +284,8 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     eo.registry = &registry_client;
     eo.executor = executor->get();  // entrypoint validation before `active`
     eo.layers = layers.get();
+    eo.collect_blobs = true;  // the object store is the blob store's only other user
+    eo.blob_roots = {object_roots};
     engine_adapter = std::make_unique<service::EngineSnapshotBuilder>(eo);
     builder = engine_adapter.get();
   }

@@ -93,6 +93,9 @@ Result<BuiltImage> EngineSnapshotBuilder::pull(const std::string& image_name,
   if (options_.registry == nullptr) return failedPrecondition("no registry client configured");
   CAIRN_ASSIGN_OR_RETURN(auto ref, oci::Reference::parse(image_name));
   CAIRN_ASSIGN_OR_RETURN(auto pinned, Digest::parse(digest));
+  // Until the tag is in the catalog, the pulled blobs (some may be old ones reused) are roots of
+  // nothing: keep the GC out.
+  std::shared_lock gc_lock(gc_mu_);
   CAIRN_ASSIGN_OR_RETURN(auto pulled, registry::pullImage(*options_.registry, *options_.blobs,
                                                           ref.withDigest(pinned)));
   log.write("#2 " + std::to_string(pulled.layers_downloaded) + " layers downloaded, " +
@@ -110,7 +113,15 @@ Status EngineSnapshotBuilder::removeImage(const std::string& tag) {
 Status EngineSnapshotBuilder::collectGarbage() {
   std::unique_lock lock(gc_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return unavailable("garbage collection deferred: builds are running");
-  return options_.builder->collectGarbage();
+  CAIRN_RETURN_IF_ERROR(options_.builder->collectGarbage());
+  if (!options_.collect_blobs) return okStatus();
+  StoreGcOptions gc;
+  gc.blobs = options_.blobs;
+  gc.catalog = options_.catalog;
+  gc.cache = &options_.builder->cache();
+  gc.layers = options_.layers;
+  gc.roots = options_.blob_roots;
+  return collectStoreGarbage(gc).status();
 }
 
 Status EngineSnapshotBuilder::recover() {

@@ -16,9 +16,11 @@
 // stop before their directories go), then the builder's own recovery (build work dirs, staging
 // layers) and, for a LocalBlobStore, partial ingest files of an interrupted export.
 //
-// Garbage collection here is the builder's (cache budget, unreferenced layer directories); the
-// blob store is not swept because it also holds S3 objects (build contexts) that no image
-// references.
+// Garbage collection is the builder's (cache budget, unreferenced layer directories) and, with
+// `collect_blobs`, the blob store's (service/store_gc.h): catalog images, cached exports and
+// `blob_roots` (the S3 endpoint's objects) are kept, the rest goes. Builds, pulls and entrypoint
+// validation hold the gc lock shared, so a GC (exclusive, or deferred with Unavailable) never
+// sees a tag half made.
 #pragma once
 
 #include <shared_mutex>
@@ -28,6 +30,7 @@
 #include "cairn/registry/client.h"
 #include "cairn/runtime/executor.h"
 #include "cairn/service/snapshot_service.h"
+#include "cairn/service/store_gc.h"
 #include "cairn/store/blob_store.h"
 #include "cairn/store/layer_store.h"
 
@@ -42,6 +45,10 @@ struct EngineSnapshotBuilderOptions {
   store::LayerStore* layers = nullptr;           //!< for entrypoint validation (optional)
   runtime::ResourceLimits limits;                //!< per RUN step (§5.2: 4 CPU, 8 GB)
   std::chrono::milliseconds step_timeout{0};
+  //! Sweep unreferenced blobs too. Only when every other holder of blobs in `blobs` (e.g. the
+  //! S3 object store) is listed in `blob_roots`: anything else would lose its blobs.
+  bool collect_blobs = false;
+  std::vector<BlobRootSet*> blob_roots;
 };
 
 class EngineSnapshotBuilder final : public SnapshotBuilder {
