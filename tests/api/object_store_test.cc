@@ -14,6 +14,8 @@
 #include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/fs.h"
+#include "cairn/oci/catalog.h"
+#include "cairn/service/store_gc.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/store/memory_blob_store.h"
 #include "cairn/testing/status_matchers.h"
@@ -453,6 +455,49 @@ TEST_F(BlobObjectStoreTest, MigratesFilesystemObjectsOnOpen) {
   ASSERT_OK_AND_ASSIGN(store_, BlobObjectStore::open(root, *blobs_, clock_));
   ASSERT_OK_AND_ASSIGN(l, store_->list("daytona-volume-builds", "", 10, ""));
   EXPECT_EQ(l.objects.size(), 2u);
+}
+
+TEST_F(BlobObjectStoreTest, UploadedContextsSurviveStoreGc) {
+  ASSERT_OK_AND_ASSIGN(auto catalog, oci::ImageCatalog::open(dir_.path()));
+  std::string context(300'000, 'x');
+  ASSERT_OK(store_->put("daytona-volume-builds", "org/h1/context.tar", context, {}).status());
+  ASSERT_OK_AND_ASSIGN(std::string id,
+                       store_->createMultipart("daytona-volume-builds", "org/h2/context.tar", {}));
+  ASSERT_OK(
+      store_->uploadPart("daytona-volume-builds", "org/h2/context.tar", id, 1, "mp").status());
+  ASSERT_OK(
+      store_->completeMultipart("daytona-volume-builds", "org/h2/context.tar", id, {1}).status());
+  ASSERT_OK(store_->put("daytona-volume-builds", "org/h3/context.tar", "old body", {}).status());
+  ASSERT_OK(store_->put("daytona-volume-builds", "org/h3/context.tar", "new body", {}).status());
+  ASSERT_OK(store::writeBlob(*blobs_, "nobody's blob").status());
+
+  service::StoreGcOptions o;
+  o.blobs = blobs_.get();
+  o.catalog = catalog.get();
+  o.roots = {store_.get()};
+  o.grace = std::chrono::milliseconds(0);
+  // Everything above was committed before this clock's "now": all of it is a candidate.
+  class Later final : public Clock {
+   public:
+    SystemTime now() const override {
+      return std::chrono::system_clock::now() + std::chrono::hours(1);
+    }
+    std::chrono::steady_clock::time_point steadyNow() const override {
+      return std::chrono::steady_clock::now();
+    }
+  } later;
+  o.clock = &later;
+  ASSERT_OK_AND_ASSIGN(service::StoreGcReport report, service::collectStoreGarbage(o));
+  EXPECT_EQ(report.blobs.removed.size(), 2u);  // the overwritten body and the stray blob
+  EXPECT_FALSE(blobs_->exists(Digest::ofBytes("old body")));
+  EXPECT_FALSE(blobs_->exists(Digest::ofBytes("nobody's blob")));
+  for (const auto& [key, want] :
+       std::vector<std::pair<std::string, std::string>>{{"org/h1/context.tar", context},
+                                                        {"org/h2/context.tar", "mp"},
+                                                        {"org/h3/context.tar", "new body"}}) {
+    ASSERT_OK_AND_ASSIGN(ObjectReader r, store_->get("daytona-volume-builds", key));
+    EXPECT_EQ(readAllFd(r.fd.get()), want) << key;
+  }
 }
 
 TEST_F(BlobObjectStoreTest, ListModifiedBefore) {
