@@ -10,6 +10,8 @@
 //   s3_region = "us-east-1"          # CAIRN_S3_REGION
 //   max_concurrent_builds = 2        # CAIRN_MAX_CONCURRENT_BUILDS
 //   max_snapshots = 30               # CAIRN_MAX_SNAPSHOTS (per-organization default quota)
+//   entrypoint_check = 1.5           # CAIRN_ENTRYPOINT_CHECK: seconds a built snapshot's
+//                                    # entrypoint must stay up before `active`; 0 = no check
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -53,6 +55,7 @@ struct ServeFlags {
   std::string s3_region;
   int max_concurrent_builds = 0;
   int max_snapshots = 0;
+  std::string entrypoint_check;
 };
 
 struct ServeConfig {
@@ -64,6 +67,7 @@ struct ServeConfig {
   int max_concurrent_builds = 2;
   //! Default per-organization snapshot quota (§6); an organization's own limit wins.
   int max_snapshots = 30;
+  double entrypoint_check_s = 1.5;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -112,6 +116,24 @@ Result<int> parsePositive(std::string_view what, std::string_view text) {
   return value;
 }
 
+//! Seconds for --entrypoint-check: 0 (no check) up to 600.
+Result<double> parseCheckSeconds(std::string_view what, double value) {
+  if (!(value >= 0 && value <= 600)) {
+    return invalidArgument(std::string(what) + " must be 0..600 seconds, got " +
+                           std::to_string(value));
+  }
+  return value;
+}
+Result<double> parseCheckSeconds(std::string_view what, const std::string& text) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == nullptr || *end != '\0') {
+    return invalidArgument(std::string(what) + " must be a number of seconds, got \"" + text +
+                           "\"");
+  }
+  return parseCheckSeconds(what, value);
+}
+
 //! Lowest precedence first: the TOML file, then the environment, then flags.
 Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem::path& data_dir) {
   ServeConfig config;
@@ -148,6 +170,10 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
         }
         config.max_concurrent_builds = static_cast<int>(*v);
       }
+      if (auto v = table["entrypoint_check"].value<double>()) {
+        CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
+                               parseCheckSeconds(file.string() + ": entrypoint_check", *v));
+      }
     } catch (const toml::parse_error& e) {
       return invalidArgument("config file " + file.string() + ": " + std::string(e.description()) +
                              " at line " + std::to_string(e.source().begin.line));
@@ -168,12 +194,20 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
     CAIRN_ASSIGN_OR_RETURN(config.max_concurrent_builds,
                            parsePositive("CAIRN_MAX_CONCURRENT_BUILDS", *v));
   }
+  if (auto v = env("CAIRN_ENTRYPOINT_CHECK")) {
+    CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
+                           parseCheckSeconds("CAIRN_ENTRYPOINT_CHECK", *v));
+  }
   if (!flags.listen.empty()) CAIRN_RETURN_IF_ERROR(parseListen(flags.listen, config));
   if (!flags.public_url.empty()) config.public_url = flags.public_url;
   if (flags.io_threads > 0) config.io_threads = flags.io_threads;
   if (!flags.s3_region.empty()) config.s3_region = flags.s3_region;
   if (flags.max_concurrent_builds > 0) config.max_concurrent_builds = flags.max_concurrent_builds;
   if (flags.max_snapshots > 0) config.max_snapshots = flags.max_snapshots;
+  if (!flags.entrypoint_check.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
+                           parseCheckSeconds("--entrypoint-check", flags.entrypoint_check));
+  }
   return config;
 }
 
@@ -296,6 +330,8 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
   service_options.data_dir = data_dir;
   service_options.max_concurrent_builds = config.max_concurrent_builds;
   service_options.max_snapshots = config.max_snapshots;
+  service_options.entrypoint_stay_up =
+      std::chrono::milliseconds(static_cast<std::int64_t>(config.entrypoint_check_s * 1000));
   service_options.on_build_finished = api::exportSnapshotMetrics(metrics, *store, {data_dir});
   service::SnapshotService service(service_options, *store, *builder, &contexts, clock);
   CAIRN_RETURN_IF_ERROR(service.start());
@@ -353,6 +389,9 @@ void registerServe(CLI::App& app, cli::GlobalOptions& options) {
                   "Default snapshot quota per organization (env CAIRN_MAX_SNAPSHOTS)");
   cmd->add_option("--max-concurrent-builds", flags->max_concurrent_builds,
                   "Builds run at once (env CAIRN_MAX_CONCURRENT_BUILDS)");
+  cmd->add_option("--entrypoint-check", flags->entrypoint_check,
+                  "Seconds a built snapshot's entrypoint must stay up in a sandbox before it is "
+                  "active; 0 = no check (env CAIRN_ENTRYPOINT_CHECK; default 1.5)");
   cmd->callback([&options, flags] {
     Status s = serve(options, *flags);
     if (!s.ok()) {

@@ -70,7 +70,7 @@ class Server {
       ::dup2(out.get(), 1);
       ::dup2(out.get(), 2);
       for (const char* name : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR",
-                               "CAIRN_MAX_CONCURRENT_BUILDS"}) {
+                               "CAIRN_MAX_CONCURRENT_BUILDS", "CAIRN_ENTRYPOINT_CHECK"}) {
         ::unsetenv(name);
       }
       std::vector<char*> argv;
@@ -502,6 +502,32 @@ TEST_F(CrashRecoveryTest, ABuildThatKillsTheServerOnEveryAttemptEndsInErrorWithA
   EXPECT_THAT(s.value("errorReason", ""), HasSubstr("died"));
   expectNothingLeftBehind({});
   EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
+}
+
+// Not a crash: the entrypoint check as `cairn serve` runs it, and its setting.
+TEST_F(CrashRecoveryTest, ServeFailsASnapshotWhoseEntrypointExitsAndTheCheckIsConfigurable) {
+  startServer();
+  std::string bad =
+      create("bad-entrypoint",
+             "FROM busybox:test\nENTRYPOINT [\"sh\", \"-c\", \"echo bad config >&2; exit 2\"]\n");
+  Json s = waitTerminal(bad);
+  EXPECT_EQ(s.value("state", ""), "error") << s.dump();
+  EXPECT_THAT(s.value("errorReason", ""), HasSubstr("exited with exit code 2"));
+  EXPECT_THAT(s.value("errorReason", ""), HasSubstr("bad config"));
+  expectNothingLeftBehind({});
+  EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
+
+  startServer({"--entrypoint-check", "0"});
+  std::string unchecked =
+      create("unchecked", "FROM busybox:test\nENTRYPOINT [\"sh\", \"-c\", \"exit 2\"]\n");
+  Json u = waitTerminal(unchecked);
+  EXPECT_EQ(u.value("state", ""), "active") << u.dump();
+  EXPECT_THAT(buildLog(unchecked), ::testing::Not(HasSubstr("[entrypoint]")));
+  EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
+
+  Server wrong(data_, tmp_->path() / "wrong.log", {"--entrypoint-check", "soon"});
+  EXPECT_FALSE(wrong.start());
+  EXPECT_THAT(wrong.output(), HasSubstr("--entrypoint-check must be a number of seconds"));
 }
 
 }  // namespace
