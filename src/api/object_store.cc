@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 
 #include "cairn/common/checksum.h"
@@ -824,6 +825,29 @@ class BlobObjectStoreImpl final : public BlobObjectStore {
     return out;
   }
 
+  Result<std::vector<ObjectInfo>> expire(
+      std::string_view bucket, SystemTime before,
+      const std::function<bool(const ObjectInfo&)>& keep) override {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<ObjectInfo> old, listModifiedBefore(bucket, before));
+    std::vector<ObjectInfo> removed;
+    for (ObjectInfo& info : old) {
+      if (keep(info)) continue;
+      std::lock_guard lock(db_mu_);
+      Stmt q;
+      if (sqlite3_prepare_v2(db_,
+                             "DELETE FROM objects WHERE bucket = ? AND key = ? AND mtime_us < ?",
+                             -1, &q.s, nullptr) != SQLITE_OK) {
+        return sqlError("expire");
+      }
+      bindText(q.s, 1, bucket);
+      bindBlob(q.s, 2, info.key);
+      sqlite3_bind_int64(q.s, 3, toMicros(before));
+      if (sqlite3_step(q.s) != SQLITE_DONE) return sqlError("expire");
+      if (sqlite3_changes(db_) > 0) removed.push_back(std::move(info));
+    }
+    return removed;
+  }
+
   Status init() {
     CAIRN_RETURN_IF_ERROR(uploads_.init());
     fs::path db_path = root_ / "index.db";
@@ -1008,6 +1032,65 @@ Result<std::unique_ptr<ObjectStore>> openFsObjectStore(const fs::path& root, con
   auto store = std::make_unique<FsObjectStore>(root, clock);
   CAIRN_RETURN_IF_ERROR(store->init());
   return std::unique_ptr<ObjectStore>(std::move(store));
+}
+
+Result<std::size_t> expireBuildContexts(BlobObjectStore& store, meta::MetaStore& meta,
+                                        std::string_view bucket, SystemTime before) {
+  // The snapshots are read before the objects: a create after this query either uploaded its
+  // context just now (newer than `before`: it stays) or found an old one listed and skipped the
+  // upload; removing that one races the create, the window expiry accepts (the build then fails
+  // naming the missing context, and a retry uploads it again).
+  meta::SnapshotFilter filter;
+  filter.states = {meta::SnapshotState::kPending, meta::SnapshotState::kBuilding};
+  filter.limit = 1'000'000;
+  CAIRN_ASSIGN_OR_RETURN(std::vector<meta::Snapshot> waiting, meta.findSnapshots(filter));
+  std::set<std::string> needed;
+  for (const meta::Snapshot& s : waiting) {
+    if (!s.build_info) continue;
+    for (const std::string& hash : s.build_info->context_hashes) {
+      needed.insert(s.organization_id.value_or("") + "/" + hash + "/context.tar");
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ObjectInfo> removed,
+                         store.expire(bucket, before, [&](const ObjectInfo& info) {
+                           return needed.count(info.key) != 0;
+                         }));
+  if (!removed.empty()) {
+    spdlog::info("object store: expired {} build context(s) in {}", removed.size(), bucket);
+  }
+  return removed.size();
+}
+
+ContextExpiry::ContextExpiry(BlobObjectStore& store, meta::MetaStore& meta, Options options)
+    : store_(store), meta_(meta), options_(std::move(options)) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+ContextExpiry::~ContextExpiry() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<std::size_t> ContextExpiry::runOnce() {
+  const Clock& clock = options_.clock != nullptr ? *options_.clock : RealClock::instance();
+  CAIRN_ASSIGN_OR_RETURN(std::size_t n, expireBuildContexts(store_, meta_, options_.bucket,
+                                                            clock.now() - options_.ttl));
+  if (n > 0 && options_.after_expired) options_.after_expired();
+  return n;
+}
+
+void ContextExpiry::loop() {
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, options_.interval, [this] { return stop_; })) {
+    lock.unlock();
+    Result<std::size_t> n = runOnce();
+    if (!n.ok()) spdlog::warn("build context expiry: {}", n.status().message());
+    lock.lock();
+  }
 }
 
 Result<std::unique_ptr<BlobObjectStore>> BlobObjectStore::open(const fs::path& root,

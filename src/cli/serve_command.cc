@@ -10,6 +10,8 @@
 //   s3_region = "us-east-1"          # CAIRN_S3_REGION
 //   max_concurrent_builds = 2        # CAIRN_MAX_CONCURRENT_BUILDS
 //   max_snapshots = 30               # CAIRN_MAX_SNAPSHOTS (per-organization default quota)
+//   context_ttl_days = 7             # CAIRN_CONTEXT_TTL_DAYS: build contexts older than this
+//                                    # are deleted unless a pending build needs them; 0 = never
 //   entrypoint_check = 1.5           # CAIRN_ENTRYPOINT_CHECK: seconds a built snapshot's
 //                                    # entrypoint must stay up before `active`; 0 = no check
 #include <fcntl.h>
@@ -55,6 +57,7 @@ struct ServeFlags {
   std::string s3_region;
   int max_concurrent_builds = 0;
   int max_snapshots = 0;
+  int context_ttl_days = -1;
   std::string entrypoint_check;
 };
 
@@ -67,6 +70,7 @@ struct ServeConfig {
   int max_concurrent_builds = 2;
   //! Default per-organization snapshot quota (§6); an organization's own limit wins.
   int max_snapshots = 30;
+  int context_ttl_days = 7;  //!< 0: build contexts are kept forever
   double entrypoint_check_s = 1.5;
 };
 
@@ -170,6 +174,12 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
         }
         config.max_concurrent_builds = static_cast<int>(*v);
       }
+      if (auto v = table["context_ttl_days"].value<std::int64_t>()) {
+        if (*v < 0 || *v > 36500) {
+          return invalidArgument(file.string() + ": context_ttl_days out of range (0..36500)");
+        }
+        config.context_ttl_days = static_cast<int>(*v);
+      }
       if (auto v = table["entrypoint_check"].value<double>()) {
         CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
                                parseCheckSeconds(file.string() + ": entrypoint_check", *v));
@@ -198,12 +208,24 @@ Result<ServeConfig> resolveConfig(const ServeFlags& flags, const std::filesystem
     CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
                            parseCheckSeconds("CAIRN_ENTRYPOINT_CHECK", *v));
   }
+  if (auto v = env("CAIRN_CONTEXT_TTL_DAYS")) {
+    if (*v == "0") {
+      config.context_ttl_days = 0;
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(config.context_ttl_days, parsePositive("CAIRN_CONTEXT_TTL_DAYS", *v));
+    }
+  }
   if (!flags.listen.empty()) CAIRN_RETURN_IF_ERROR(parseListen(flags.listen, config));
   if (!flags.public_url.empty()) config.public_url = flags.public_url;
   if (flags.io_threads > 0) config.io_threads = flags.io_threads;
   if (!flags.s3_region.empty()) config.s3_region = flags.s3_region;
   if (flags.max_concurrent_builds > 0) config.max_concurrent_builds = flags.max_concurrent_builds;
   if (flags.max_snapshots > 0) config.max_snapshots = flags.max_snapshots;
+  if (flags.context_ttl_days > 36500) {
+    return invalidArgument("--context-ttl-days must be 0..36500, got " +
+                           std::to_string(flags.context_ttl_days));
+  }
+  if (flags.context_ttl_days >= 0) config.context_ttl_days = flags.context_ttl_days;
   if (!flags.entrypoint_check.empty()) {
     CAIRN_ASSIGN_OR_RETURN(config.entrypoint_check_s,
                            parseCheckSeconds("--entrypoint-check", flags.entrypoint_check));
@@ -335,6 +357,15 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
   service_options.on_build_finished = api::exportSnapshotMetrics(metrics, *store, {data_dir});
   service::SnapshotService service(service_options, *store, *builder, &contexts, clock);
   CAIRN_RETURN_IF_ERROR(service.start());
+  // Old build contexts go (their bodies at the blob GC that follows); stopped before the stores.
+  std::unique_ptr<api::ContextExpiry> context_expiry;
+  if (config.context_ttl_days > 0) {
+    api::ContextExpiry::Options expiry;
+    expiry.bucket = s3_options.buckets.front();
+    expiry.ttl = std::chrono::hours(24) * config.context_ttl_days;
+    expiry.after_expired = [builder] { (void)builder->collectGarbage(); };
+    context_expiry = std::make_unique<api::ContextExpiry>(*object_roots, *store, expiry);
+  }
 
   auto minter = std::make_shared<api::CredentialMinter>(clock);
   api::Router router;
@@ -389,6 +420,9 @@ void registerServe(CLI::App& app, cli::GlobalOptions& options) {
                   "Default snapshot quota per organization (env CAIRN_MAX_SNAPSHOTS)");
   cmd->add_option("--max-concurrent-builds", flags->max_concurrent_builds,
                   "Builds run at once (env CAIRN_MAX_CONCURRENT_BUILDS)");
+  cmd->add_option("--context-ttl-days", flags->context_ttl_days,
+                  "Delete uploaded build contexts older than this many days; 0 = never (env "
+                  "CAIRN_CONTEXT_TTL_DAYS; default 7)");
   cmd->add_option("--entrypoint-check", flags->entrypoint_check,
                   "Seconds a built snapshot's entrypoint must stay up in a sandbox before it is "
                   "active; 0 = no check (env CAIRN_ENTRYPOINT_CHECK; default 1.5)");

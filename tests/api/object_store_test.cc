@@ -14,6 +14,7 @@
 #include "cairn/common/checksum.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/fs.h"
+#include "cairn/meta/memory_meta_store.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/service/store_gc.h"
 #include "cairn/store/local_blob_store.h"
@@ -498,6 +499,95 @@ TEST_F(BlobObjectStoreTest, UploadedContextsSurviveStoreGc) {
     ASSERT_OK_AND_ASSIGN(ObjectReader r, store_->get("daytona-volume-builds", key));
     EXPECT_EQ(readAllFd(r.fd.get()), want) << key;
   }
+}
+
+TEST_F(BlobObjectStoreTest, ExpireSkipsKeptAndRewrittenObjects) {
+  ASSERT_OK(store_->put("bucket", "old-keep", "1", {}).status());
+  ASSERT_OK(store_->put("bucket", "old-drop", "2", {}).status());
+  ASSERT_OK(store_->put("bucket", "old-rewritten", "3", {}).status());
+  clock_.advance(std::chrono::seconds(100));
+  const SystemTime cutoff = clock_.now();
+  ASSERT_OK(store_->put("bucket", "new", "4", {}).status());
+  ASSERT_OK_AND_ASSIGN(auto removed, store_->expire("bucket", cutoff, [&](const ObjectInfo& o) {
+    if (o.key == "old-rewritten") {
+      // Rewritten between the listing and its removal: the fresh object must stay.
+      EXPECT_OK(store_->put("bucket", "old-rewritten", "fresh", {}).status());
+      return false;
+    }
+    return o.key == "old-keep";
+  }));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].key, "old-drop");
+  EXPECT_THAT(store_->head("bucket", "old-drop"), StatusIs(StatusCode::kNotFound));
+  EXPECT_OK(store_->head("bucket", "old-keep").status());
+  EXPECT_OK(store_->head("bucket", "new").status());
+  ASSERT_OK_AND_ASSIGN(ObjectReader r, store_->get("bucket", "old-rewritten"));
+  EXPECT_EQ(readAllFd(r.fd.get()), "fresh");
+}
+
+TEST_F(BlobObjectStoreTest, ExpireBuildContextsKeepsWhatWaitingSnapshotsNeed) {
+  meta::MemoryMetaStore meta(clock_);
+  ASSERT_OK_AND_ASSIGN(meta::Organization org, meta.createOrganization({.name = "acme"}));
+  auto snapshot = [&](const std::string& name, meta::SnapshotState state,
+                      std::vector<std::string> hashes) {
+    meta::Snapshot s;
+    s.organization_id = org.id;
+    s.name = name;
+    s.state = state;
+    meta::BuildInfo bi;
+    bi.dockerfile_content = "FROM scratch";
+    bi.context_hashes = std::move(hashes);
+    bi.snapshot_ref = "daytona-" + name + ":daytona";
+    s.build_info = bi;
+    ASSERT_OK(meta.createSnapshot(s).status());
+  };
+  snapshot("waiting", meta::SnapshotState::kPending, {"h-pending"});
+  snapshot("running", meta::SnapshotState::kBuilding, {"h-building"});
+  snapshot("done", meta::SnapshotState::kActive, {"h-done"});
+  const std::string bucket = "daytona-volume-builds";
+  for (std::string h : {"h-pending", "h-building", "h-done", "h-unused"}) {
+    ASSERT_OK(store_->put(bucket, org.id + "/" + h + "/context.tar", "ctx " + h, {}).status());
+  }
+  // Another organization's context with a hash a waiting snapshot names: not the same object.
+  ASSERT_OK(store_->put(bucket, "other-org/h-pending/context.tar", "theirs", {}).status());
+  clock_.advance(std::chrono::hours(24 * 8));
+  ASSERT_OK(store_->put(bucket, org.id + "/h-recent/context.tar", "recent", {}).status());
+
+  ASSERT_OK_AND_ASSIGN(std::size_t n, expireBuildContexts(*store_, meta, bucket,
+                                                          clock_.now() - std::chrono::hours(24)));
+  EXPECT_EQ(n, 3u);
+  ASSERT_OK_AND_ASSIGN(ListResult left, store_->list(bucket, "", 100, ""));
+  std::vector<std::string> keys;
+  for (auto& o : left.objects)
+    keys.push_back(o.key);
+  EXPECT_THAT(keys, ::testing::UnorderedElementsAre(org.id + "/h-building/context.tar",
+                                                    org.id + "/h-pending/context.tar",
+                                                    org.id + "/h-recent/context.tar"));
+  EXPECT_THAT(expireBuildContexts(*store_, meta, "Bad Bucket", clock_.now()),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_F(BlobObjectStoreTest, ContextExpiryRunsTheGcOnlyWhenSomethingWent) {
+  meta::MemoryMetaStore meta(clock_);
+  ASSERT_OK(store_->put("daytona-volume-builds", "org/h/context.tar", "ctx", {}).status());
+  int gc_runs = 0;
+  ContextExpiry::Options o;
+  o.bucket = "daytona-volume-builds";
+  o.ttl = std::chrono::hours(24);
+  o.interval = std::chrono::hours(24);  // the background pass never comes in this test
+  o.clock = &clock_;
+  o.after_expired = [&] { ++gc_runs; };
+  ContextExpiry expiry(*store_, meta, o);
+  ASSERT_OK_AND_ASSIGN(std::size_t n, expiry.runOnce());
+  EXPECT_EQ(n, 0u);  // a fresh context stays
+  EXPECT_EQ(gc_runs, 0);
+  clock_.advance(std::chrono::hours(25));
+  ASSERT_OK_AND_ASSIGN(n, expiry.runOnce());
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(gc_runs, 1);
+  EXPECT_THAT(store_->head("daytona-volume-builds", "org/h/context.tar"),
+              StatusIs(StatusCode::kNotFound));
+  // Destruction stops the waiting thread at once (the test would hang otherwise).
 }
 
 TEST_F(BlobObjectStoreTest, ListModifiedBefore) {

@@ -20,16 +20,21 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cairn/common/fs.h"
 #include "cairn/common/status.h"
 #include "cairn/common/time.h"
+#include "cairn/meta/meta_store.h"
 #include "cairn/service/store_gc.h"
 #include "cairn/store/blob_store.h"
 
@@ -121,6 +126,50 @@ class BlobObjectStore : public ObjectStore, public service::BlobRootSet {
   //! Objects of `bucket` last written before `before`, in key order (for expiry).
   virtual Result<std::vector<ObjectInfo>> listModifiedBefore(std::string_view bucket,
                                                              SystemTime before) = 0;
+  //! Removes the objects of `bucket` last written before `before` for which `keep` says no,
+  //! and returns them. An object rewritten meanwhile (newer than `before`) stays: each removal
+  //! checks the time again. Bodies go at the next blob GC.
+  virtual Result<std::vector<ObjectInfo>> expire(
+      std::string_view bucket, SystemTime before,
+      const std::function<bool(const ObjectInfo&)>& keep) = 0;
+};
+
+//! Expires build contexts (`<orgId>/<hash>/context.tar`, spec §2.3) in `bucket` uploaded before
+//! `before`, except those a pending or building snapshot of that organization still has to
+//! fetch. A context used again after it expired is uploaded again by the SDK (it uploads what
+//! the bucket does not list), so expiry costs at most one upload. Returns how many went.
+Result<std::size_t> expireBuildContexts(BlobObjectStore& store, meta::MetaStore& meta,
+                                        std::string_view bucket, SystemTime before);
+
+//! Expires build contexts older than `ttl` every `interval` on a thread of its own, and calls
+//! `after_expired` (the blob GC, which frees the bodies) when a pass removed any. The thread
+//! stops, and is joined, on destruction.
+class ContextExpiry {
+ public:
+  struct Options {
+    std::string bucket;                       //!< the contexts bucket
+    std::chrono::seconds ttl{7 * 24 * 3600};  //!< contexts uploaded longer ago expire
+    std::chrono::seconds interval{3600};      //!< between passes (the first one too)
+    const Clock* clock = &RealClock::instance();
+    std::function<void()> after_expired;
+  };
+  ContextExpiry(BlobObjectStore& store, meta::MetaStore& meta, Options options);
+  ~ContextExpiry();
+  ContextExpiry(const ContextExpiry&) = delete;
+  ContextExpiry& operator=(const ContextExpiry&) = delete;
+
+  //! One pass now, on the caller's thread; returns how many contexts went.
+  Result<std::size_t> runOnce();
+
+ private:
+  void loop();
+  BlobObjectStore& store_;
+  meta::MetaStore& meta_;
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 }  // namespace cairn::api
