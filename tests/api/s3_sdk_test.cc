@@ -9,6 +9,7 @@
 #include "cairn/api/s3.h"
 #include "cairn/api/server.h"
 #include "cairn/common/fs.h"
+#include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::api {
@@ -35,7 +36,10 @@ TEST(S3AwsSdkTest, OfficialClientPutListHeadGetMultipart) {
       << kNodeModules << " lacks @aws-sdk/client-s3 or @aws-sdk/lib-storage: run "
       << "scripts/install-deps (npm ci in tests/node; they come with @daytonaio/sdk)";
   ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("cairn-s3-sdk"));
-  ASSERT_OK_AND_ASSIGN(std::shared_ptr<ObjectStore> store, openFsObjectStore(dir.path()));
+  // The blob-backed store, as `cairn serve` uses it.
+  ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(dir.path()));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<ObjectStore> store,
+                       BlobObjectStore::open(dir.path() / "objects", *blobs));
   auto minter = std::make_shared<CredentialMinter>();
   Router router;
   ASSERT_OK(mountS3(router, S3Options{}, store, minter));
@@ -67,6 +71,9 @@ TEST(S3AwsSdkTest, OfficialClientPutListHeadGetMultipart) {
   ASSERT_OK_AND_ASSIGN(ListResult listed, store->list("daytona-volume-builds", org + "/", 10, ""));
   ASSERT_EQ(listed.objects.size(), 2u);
   EXPECT_EQ(listed.objects[1].size, 12u * 1024 * 1024 + 12345);
+  // Bodies are blobs: one per object, nothing else.
+  ASSERT_OK_AND_ASSIGN(auto all, blobs->list());
+  EXPECT_EQ(all.size(), 2u);
 }
 
 }  // namespace
