@@ -350,6 +350,99 @@ TEST(RenderTtyFrameTest, ColoursWhenAsked) {
                           "\x1b[2m => => # out\x1b[0m"));
 }
 
+// A real `cairn build --progress plain` of a multi-stage Dockerfile (two stages running at
+// once, UTF-8 output, a failing last step), recorded as it was written.
+constexpr std::string_view kRecordedBuild = R"(#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: 272B done
+#1 DONE 0.0s
+
+#2 [internal] load .dockerignore
+#2 DONE 0.0s
+
+#3 [a 1/2] FROM bb:latest AS a
+#3 DONE 0.0s
+
+#4 [a 2/2] RUN for i in 1 2 3; do echo "a: $i"; sleep 0.2; done
+
+#5 [b 1/2] FROM bb:latest AS b
+#5 DONE 0.0s
+
+#6 [b 2/2] RUN for i in 1 2 3; do echo "b: $i ünï 日本"; sleep 0.2; done; echo done >&2
+#4 0.104 a: 1
+#6 0.089 b: 1 ünï 日本
+#4 0.307 a: 2
+#6 0.297 b: 2 ünï 日本
+#4 0.511 a: 3
+#6 0.502 b: 3 ünï 日本
+#6 0.705 done
+#6 DONE 1.0s
+#4 DONE 1.1s
+
+#7 [1/4] FROM bb:latest
+#7 DONE 0.0s
+
+#8 [2/4] COPY --from=a /bin/busybox /a
+#8 DONE 0.0s
+
+#9 [3/4] COPY --from=b /bin/busybox /b
+#9 DONE 0.0s
+
+#10 [4/4] RUN echo final; exit 2
+#10 0.056 final
+#10 ERROR: process "/bin/sh -c echo final; exit 2" did not complete successfully: the process failed: exit code 2
+ERROR: failed to solve: line 8: RUN: process "/bin/sh -c echo final; exit 2" did not complete successfully: the process failed: exit code 2
+)";
+
+TEST(RecordedStreamTest, MultiStageBuildLiveAndFinal) {
+  const std::string_view stream = kRecordedBuild;
+  const std::size_t live_at = stream.find("#4 0.511");
+  ASSERT_NE(live_at, std::string_view::npos);
+  PlainProgressParser p;
+  // Odd chunk sizes, so lines and UTF-8 characters are split across writes.
+  std::size_t pos = 0;
+  for (std::size_t n = 1; pos < live_at; n = n % 13 + 2) {
+    std::size_t take = std::min(n, live_at - pos);
+    p.feed(stream.substr(pos, take), pos < 200 ? at(0) : at(300));
+    pos += take;
+  }
+  TtyRenderOptions o = plainOptions(72);
+  EXPECT_THAT(
+      renderTtyFrame(p, at(0), at(700), o),
+      ElementsAre("[+] Building 0.7s (4/6)",
+                  " => [internal] load build definition from Dockerfile               0.0s",
+                  " => [internal] load .dockerignore                                  0.0s",
+                  " => [a 1/2] FROM bb:latest AS a                                    0.0s",
+                  " => [a 2/2] RUN for i in 1 2 3; do echo \"a: $i\"; sleep 0.2; done   0.4s",
+                  " => => # a: 1", " => => # a: 2",
+                  " => [b 1/2] FROM bb:latest AS b                                    0.0s",
+                  " => [b 2/2] RUN for i in 1 2 3; do echo \"b: $i ünï 日本\"; sleep 0. 0.4s",
+                  " => => # b: 1 ünï 日本", " => => # b: 2 ünï 日本"));
+  for (const std::string& line : renderTtyFrame(p, at(0), at(700), o))
+    EXPECT_LE(displayWidth(line), 71u) << line;
+  for (; pos < stream.size(); pos += 7)
+    p.feed(stream.substr(pos, 7), at(1500));
+  p.finish(at(1500));
+  o.final = true;
+  EXPECT_THAT(
+      renderTtyFrame(p, at(0), at(1600), o),
+      ElementsAre("[+] Building 1.6s (10/10) FAILED",
+                  " => [internal] load build definition from Dockerfile               0.0s",
+                  " => [internal] load .dockerignore                                  0.0s",
+                  " => [a 1/2] FROM bb:latest AS a                                    0.0s",
+                  " => [a 2/2] RUN for i in 1 2 3; do echo \"a: $i\"; sleep 0.2; done   1.1s",
+                  " => [b 1/2] FROM bb:latest AS b                                    0.0s",
+                  " => [b 2/2] RUN for i in 1 2 3; do echo \"b: $i ünï 日本\"; sleep 0. 1.0s",
+                  " => [1/4] FROM bb:latest                                           0.0s",
+                  " => [2/4] COPY --from=a /bin/busybox /a                            0.0s",
+                  " => [3/4] COPY --from=b /bin/busybox /b                            0.0s",
+                  " => ERROR [4/4] RUN echo final; exit 2                             0.0s"));
+  EXPECT_THAT(
+      renderTtySummary(p),
+      ElementsAre("------", " > [4/4] RUN echo final; exit 2:", "#10 0.056 final", "------",
+                  "ERROR: failed to solve: line 8: RUN: process \"/bin/sh -c echo final; exit "
+                  "2\" did not complete successfully: the process failed: exit code 2"));
+}
+
 // The sink writing into a file: frames, cursor moves, rate limit, final summary.
 class TtySinkTest : public ::testing::Test {
  protected:
