@@ -1,0 +1,225 @@
+// Blob GC end to end: snapshots built by the real engine through SnapshotService, one deleted,
+// then the service's maintenance pass (which runs the GC). Label integration: the engine mounts
+// overlayfs, so it needs root (CI is root). FROM scratch + COPY needs no runtime step and no
+// network.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "cairn/common/fs.h"
+#include "cairn/layer/diff.h"
+#include "cairn/meta/api_key.h"
+#include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/runtime/executor.h"
+#include "cairn/service/engine_snapshot_builder.h"
+#include "cairn/service/store_gc.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
+#include "cairn/testing/status_matchers.h"
+
+namespace cairn::service {
+namespace {
+
+namespace fs = std::filesystem;
+using meta::SnapshotState;
+
+// The build contexts, kept as blobs the way the S3 endpoint keeps them, and held as GC roots.
+class BlobContexts final : public ContextReader, public BlobRootSet {
+ public:
+  explicit BlobContexts(store::BlobStore& blobs) : blobs_(blobs) {}
+  Status put(const std::string& key, const std::string& bytes) {
+    CAIRN_ASSIGN_OR_RETURN(store::BlobInfo info, store::writeBlob(blobs_, bytes));
+    keys_[key] = info.digest;
+    return okStatus();
+  }
+  Status fetchObject(std::string_view key, const fs::path& dest) override {
+    auto it = keys_.find(std::string(key));
+    if (it == keys_.end()) return notFound("no object " + std::string(key));
+    CAIRN_ASSIGN_OR_RETURN(std::string bytes, blobs_.readAll(it->second, 1 << 30));
+    return writeFileDurable(dest, bytes);
+  }
+  Status withFrozenRoots(
+      const std::function<Status(const std::vector<Digest>& roots)>& sweep) override {
+    std::vector<Digest> roots;
+    for (const auto& [key, digest] : keys_)
+      roots.push_back(digest);
+    return sweep(roots);
+  }
+
+ private:
+  store::BlobStore& blobs_;
+  std::map<std::string, Digest> keys_;
+};
+
+struct ImageBlobs {
+  Digest manifest;
+  Digest config;
+  std::vector<Digest> layers;
+};
+
+class StoreGcEngineTest : public ::testing::TestWithParam<bool> {
+ protected:
+  // The parameter: true = a cache budget of 0 (every step evicted at GC), false = the default.
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "the build engine mounts overlayfs: needs root (CI is root)";
+    }
+    ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("store-gc-engine"));
+    tmp_ = std::make_unique<TempDir>(std::move(dir));
+    data_ = tmp_->path() / "data";
+    fs::create_directories(data_);
+    ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
+    ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
+    ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
+    runtime::ExecutorOptions eo;
+    eo.work_root = data_ / "work" / "run";
+    ASSERT_OK_AND_ASSIGN(executor_, runtime::Executor::create(eo));
+    build::BuilderOptions bo;
+    bo.data_dir = data_;
+    bo.blobs = blobs_.get();
+    bo.layers = layers_.get();
+    bo.catalog = catalog_.get();
+    bo.executor = executor_.get();
+    if (GetParam()) bo.cache_budget_bytes = 0;
+    ASSERT_OK_AND_ASSIGN(builder_, build::Builder::open(bo));
+    contexts_ = std::make_unique<BlobContexts>(*blobs_);
+    EngineSnapshotBuilderOptions so;
+    so.builder = builder_.get();
+    so.catalog = catalog_.get();
+    so.blobs = blobs_.get();
+    so.layers = layers_.get();
+    so.collect_blobs = true;
+    so.blob_roots = {contexts_.get()};
+    engine_ = std::make_unique<EngineSnapshotBuilder>(so);
+    ASSERT_OK_AND_ASSIGN(store_,
+                         meta::SqliteMetaStore::open(data_ / "meta.db", RealClock::instance()));
+    ASSERT_OK_AND_ASSIGN(auto org, store_->createOrganization(meta::Organization{.name = "a"}));
+    org_ = org.id;
+    ServiceOptions options;
+    options.data_dir = data_;
+    options.worker_id = "store-gc-test";
+    service_ = std::make_unique<SnapshotService>(options, *store_, *engine_, contexts_.get(),
+                                                 RealClock::instance());
+    ASSERT_OK(engine_->recover());
+  }
+
+  Caller caller() { return Caller{org_, {std::string(meta::kPermissionAdmin)}}; }
+
+  meta::Snapshot build(const std::string& name, const std::string& dockerfile,
+                       const std::string& hash) {
+    CreateSnapshotRequest r;
+    r.name = name;
+    r.build_info = BuildInfoRequest{dockerfile, {hash}};
+    auto s = service_->create(caller(), r);
+    EXPECT_TRUE(s.ok()) << s.status();
+    auto ran = service_->runOneJob();
+    EXPECT_TRUE(ran.ok() && *ran);
+    auto done = store_->getSnapshot(s->id);
+    EXPECT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->state, SnapshotState::kActive) << done->error_reason.value_or("");
+    return *done;
+  }
+
+  ImageBlobs blobsOf(const meta::Snapshot& s) {
+    ImageBlobs out;
+    auto name = oci::ImageCatalog::normalizeName(s.build_info->snapshot_ref);
+    EXPECT_TRUE(name.ok());
+    auto entry = catalog_->get(*name);
+    EXPECT_TRUE(entry.ok()) << entry.status();
+    auto image = oci::loadImage(*blobs_, entry->descriptor);
+    EXPECT_TRUE(image.ok()) << image.status();
+    out.manifest = entry->descriptor.digest;
+    out.config = image->manifest.config.digest;
+    for (const auto& l : image->manifest.layers)
+      out.layers.push_back(l.digest);
+    return out;
+  }
+
+  // Blobs committed a moment ago are inside the GC's grace window; make them an hour old, as
+  // the blobs of any snapshot deleted later than that are.
+  void ageAllBlobs() {
+    timespec old[2];
+    ::clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 3600;
+    old[1] = old[0];
+    for (const auto& e : fs::directory_iterator(data_ / "blobs" / "sha256")) {
+      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), old, 0), 0) << e.path();
+    }
+  }
+
+  bool has(const Digest& d) const { return blobs_->exists(d); }
+
+  std::unique_ptr<TempDir> tmp_;
+  fs::path data_;
+  std::unique_ptr<store::LocalBlobStore> blobs_;
+  std::unique_ptr<store::LayerStore> layers_;
+  std::unique_ptr<oci::ImageCatalog> catalog_;
+  std::unique_ptr<runtime::Executor> executor_;
+  std::unique_ptr<build::Builder> builder_;
+  std::unique_ptr<BlobContexts> contexts_;
+  std::unique_ptr<EngineSnapshotBuilder> engine_;
+  std::unique_ptr<meta::SqliteMetaStore> store_;
+  std::unique_ptr<SnapshotService> service_;
+  std::string org_;
+};
+
+TEST_P(StoreGcEngineTest, DeletingASnapshotFreesItsBlobsAndKeepsSharedOnes) {
+  fs::path src = tmp_->path() / "ctx";
+  fs::create_directories(src / "app");
+  ASSERT_OK(writeFileDurable(src / "app" / "shared.txt", std::string(4096, 's')));
+  ASSERT_OK(writeFileDurable(src / "app" / "a.txt", "only in a"));
+  ASSERT_OK(writeFileDurable(src / "app" / "b.txt", "only in b"));
+  std::string tar;
+  layer::StringSink sink(&tar);
+  ASSERT_OK(layer::createLayerTar(src, sink).status());
+  const std::string hash = "0123456789abcdef0123456789abcdef";
+  ASSERT_OK(contexts_->put(org_ + "/" + hash + "/context.tar", tar));
+
+  meta::Snapshot a =
+      build("snap-a", "FROM scratch\nCOPY app/shared.txt /s\nCOPY app/a.txt /a\n", hash);
+  meta::Snapshot b =
+      build("snap-b", "FROM scratch\nCOPY app/shared.txt /s\nCOPY app/b.txt /b\n", hash);
+  ImageBlobs ia = blobsOf(a);
+  ImageBlobs ib = blobsOf(b);
+  ASSERT_EQ(ia.layers.size(), 2u);
+  ASSERT_EQ(ib.layers.size(), 2u);
+  ASSERT_EQ(ia.layers[0], ib.layers[0]) << "the first COPY is one cached layer";
+  ASSERT_NE(ia.layers[1], ib.layers[1]);
+  Digest garbage = store::writeBlob(*blobs_, "left by something deleted long ago")->digest;
+  ageAllBlobs();
+
+  ASSERT_OK(service_->remove(caller(), a.id));
+  ASSERT_OK(service_->runMaintenance());
+
+  EXPECT_FALSE(has(ia.manifest));
+  EXPECT_FALSE(has(ia.config));
+  EXPECT_FALSE(has(garbage));
+  // With the steps evicted from the cache, a's own layer goes too; with the default budget the
+  // cache still holds the step, and its exported layer stays for the next cache hit.
+  EXPECT_EQ(has(ia.layers[1]), !GetParam());
+  EXPECT_TRUE(has(ia.layers[0]));  // b's first layer
+  for (const Digest& d : {ib.manifest, ib.config, ib.layers[0], ib.layers[1]})
+    EXPECT_TRUE(has(d)) << d.str();
+  EXPECT_TRUE(has(Digest::ofBytes(tar))) << "the uploaded context is an object: it stays";
+  ASSERT_OK_AND_ASSIGN(auto found, engine_->findBuilt(b.build_info->snapshot_ref));
+  EXPECT_TRUE(found.has_value());
+
+  // b builds again from its cache or its blobs after the GC: nothing it needs is gone.
+  ASSERT_OK(service_->remove(caller(), b.id));
+  ASSERT_OK(service_->runMaintenance());
+  meta::Snapshot again =
+      build("snap-b2", "FROM scratch\nCOPY app/shared.txt /s\nCOPY app/b.txt /b\n", hash);
+  EXPECT_EQ(again.state, SnapshotState::kActive);
+}
+
+INSTANTIATE_TEST_SUITE_P(CacheBudget, StoreGcEngineTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return std::string(p.param ? "Evicted" : "Default");
+                         });
+
+}  // namespace
+}  // namespace cairn::service
