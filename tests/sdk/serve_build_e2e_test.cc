@@ -1,14 +1,14 @@
 // The C++ SDK against a real `cairn serve` that builds and pulls for real: create from an Image
 // and from a Dockerfile with the build log streamed to onLogs, context upload (single part,
 // multipart, and skipped when the object exists, observed through the server's /metrics and
-// the object's mtime), create from an image name pulled from a registry, the whole-operation
-// timeout of spec §0.1 during a slow RUN, and activate after deactivate.
+// the object's ETag and LastModified in a signed ListObjectsV2), create from an image name
+// pulled from a registry, the whole-operation timeout of spec §0.1 during a slow RUN, failing
+// builds, concurrent creates, restarts, quotas, and activate after deactivate.
 //
 // Each test puts a one-layer busybox-static image, "busybox:e2e", into the data directory's
 // catalog before the server starts. Builds mount overlayfs and run crun: root (CI is root),
 // label `integration`.
 #include <sqlite3.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -25,6 +25,9 @@
 
 #include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
+#include "cairn/common/sigv4.h"
+#include "cairn/common/time.h"
+#include "cairn/common/xml.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/oci/image.h"
 #include "cairn/sdk/daytona.h"
@@ -146,16 +149,56 @@ class ServeBuildE2eTest : public ::testing::Test {
     return v.ok() ? *v : -1;
   }
 
-  //! The context objects the server's S3 endpoint stores: its filesystem store keeps key
-  //! <org>/<hash>/context.tar as objects/buckets/<bucket>/objects/<org>.d/<hash>.d/context%2Etar.o.
-  std::vector<fs::path> contextObjects() {
-    std::vector<fs::path> out;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(data_ / "objects", ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->path().filename() == "context%2Etar.o") out.push_back(it->path());
+  //! An object of the caller's prefix as the server's S3 endpoint lists it.
+  struct ListedObject {
+    std::string key;
+    std::string etag;
+    std::string last_modified;
+    std::uint64_t size = 0;
+  };
+
+  //! ListObjectsV2 over the organization's prefix, signed with fresh push-access credentials
+  //! (the same way to the objects as the SDK's, independent of how the server stores them).
+  std::vector<ListedObject> contextObjects() {
+    auto http = std::make_shared<sdk::HttpClient>();
+    ObjectStorageApi api(makeApiConnection(serve_->apiUrl(), serve_->apiKey(), "", "", http));
+    StorageAccess access = api.getPushAccess();
+    std::string host = serve_->baseUrl().substr(7);  // after "http://"
+    std::string path =
+        access.storageUrl.substr(serve_->baseUrl().size()) + "/" + access.bucket + "/";
+    std::string query =
+        "list-type=2&max-keys=1000&prefix=" + sigv4::uriEncode(access.organizationId + "/", true);
+    sigv4::RequestView req{
+        "GET", path, query, {{"host", host}}, std::string(sigv4::kEmptyPayloadSha256)};
+    Result<sigv4::SignedRequest> signed_req =
+        sigv4::signRequest(req, {access.accessKey, access.secret, access.sessionToken},
+                           {.region = access.region}, RealClock::instance().now());
+    EXPECT_OK(signed_req.status());
+    if (!signed_req.ok()) return {};
+    sdk::HttpRequest list{.method = "GET",
+                          .url = serve_->baseUrl() + path + "?" + query,
+                          .headers = signed_req->headers,
+                          .timeout = std::chrono::seconds(30)};
+    Result<sdk::HttpResponse> resp = http->send(list);
+    EXPECT_OK(resp.status());
+    if (!resp.ok()) return {};
+    EXPECT_EQ(resp->status, 200) << resp->body;
+    std::vector<ListedObject> out;
+    for (std::string_view contents : xmlElements(resp->body, "Contents")) {
+      ListedObject o;
+      o.key = xmlElementText(contents, "Key").value_or("");
+      o.etag = xmlElementText(contents, "ETag").value_or("");
+      o.last_modified = xmlElementText(contents, "LastModified").value_or("");
+      o.size = std::stoull(xmlElementText(contents, "Size").value_or("0"));
+      out.push_back(std::move(o));
     }
     return out;
+  }
+
+  std::string contextKey(const std::string& hash) {
+    ObjectStorageApi api(makeApiConnection(serve_->apiUrl(), serve_->apiKey(), "", "",
+                                           std::make_shared<sdk::HttpClient>()));
+    return api.getPushAccess().organizationId + "/" + hash + "/context.tar";
   }
 
   //! Polls get() until the snapshot reaches `state` (bounded).
@@ -355,28 +398,28 @@ TEST_F(ServeBuildE2eTest, DockerfileContextIsUploadedOnceAndSkippedWhenItExists)
   EXPECT_EQ(counter(kBucketLists), lists_before + 1);
   EXPECT_EQ(counter(kObjectPuts), puts_before + 1);
   EXPECT_EQ(counter(kObjectPosts), 0);  // no multipart
-  std::vector<fs::path> objects = contextObjects();
+  std::vector<ListedObject> objects = contextObjects();
   ASSERT_EQ(objects.size(), 1u);
-  EXPECT_EQ(objects[0].parent_path().filename(), first.buildInfo->contextHashes[0] + ".d");
-  struct stat before {};
-  ASSERT_EQ(::stat(objects[0].c_str(), &before), 0);
+  EXPECT_EQ(objects[0].key, contextKey(first.buildInfo->contextHashes[0]));
+  EXPECT_GT(objects[0].size, 0u);
 
   // An identical context: the SDK finds the object (ListObjectsV2) and skips the upload; the
   // build ref is the same, so the snapshot is active at once (§5.3).
+  const double lists_mid = counter(kBucketLists);  // contextObjects() lists too
   Snapshot second = daytona_->snapshot.create(
       {.name = "same-context", .image = Image::fromDockerfile(dockerfile.string())});
   EXPECT_EQ(second.state.str(), "active");
   ASSERT_TRUE(second.buildInfo.has_value());
   EXPECT_EQ(second.buildInfo->contextHashes, first.buildInfo->contextHashes);
   EXPECT_EQ(second.buildInfo->snapshotRef, first.buildInfo->snapshotRef);
-  EXPECT_EQ(counter(kBucketLists), lists_before + 2);
+  EXPECT_EQ(counter(kBucketLists), lists_mid + 1);
   EXPECT_EQ(counter(kObjectPuts), puts_before + 1);  // unchanged: skipped
-  struct stat after {};
-  ASSERT_EQ(::stat(objects[0].c_str(), &after), 0);
-  EXPECT_EQ(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
-  EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
-  EXPECT_EQ(after.st_ino, before.st_ino);
-  EXPECT_EQ(contextObjects().size(), 1u);
+  // The object is the one the first create wrote: same ETag, same LastModified.
+  std::vector<ListedObject> after = contextObjects();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].key, objects[0].key);
+  EXPECT_EQ(after[0].etag, objects[0].etag);
+  EXPECT_EQ(after[0].last_modified, objects[0].last_modified);
 
   // A changed file is a new context: uploaded again, built again.
   writeFile("ctx/greeting.txt", "hello again\n");
@@ -408,13 +451,12 @@ TEST_F(ServeBuildE2eTest, LargeContextGoesUpInParts) {
   // Initiate + complete are POSTs on the object; each part is a PUT.
   EXPECT_EQ(counter(kObjectPosts), 2);
   EXPECT_EQ(counter(kObjectPuts), 2);
-  std::vector<fs::path> objects = contextObjects();
-  ASSERT_EQ(objects.size(), 1u);
-  std::error_code ec;
-  EXPECT_GT(fs::file_size(objects[0], ec), big.size());  // the tar: file plus headers
   ASSERT_TRUE(s.buildInfo.has_value());
   ASSERT_EQ(s.buildInfo->contextHashes.size(), 1u);
-  EXPECT_EQ(objects[0].parent_path().filename(), s.buildInfo->contextHashes[0] + ".d");
+  std::vector<ListedObject> objects = contextObjects();
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(objects[0].key, contextKey(s.buildInfo->contextHashes[0]));
+  EXPECT_GT(objects[0].size, big.size());  // the tar: file plus headers
 }
 
 TEST_F(ServeBuildE2eTest, WholeOperationTimeoutExpiresWhileTheBuildRuns) {
@@ -445,6 +487,67 @@ TEST_F(ServeBuildE2eTest, WholeOperationTimeoutExpiresWhileTheBuildRuns) {
   // Deleting a building snapshot cancels the build and frees the name.
   daytona_->snapshot.remove("slow");
   EXPECT_THROW(daytona_->snapshot.get("slow"), DaytonaNotFoundError);
+}
+
+TEST_F(ServeBuildE2eTest, RemovingASnapshotWhileItsCreatePollsIsNotFound) {
+  // §3.3: a 404 while polling ends create with DaytonaNotFoundError.
+  Image image = Image::base(kBase).runCommands("sleep 300");
+  std::string error;
+  bool not_found = false;
+  std::thread creator([&] {
+    try {
+      daytona_->snapshot.create({.name = "doomed", .image = image}, {.timeout = 120});
+      error = "create returned";
+    } catch (const DaytonaNotFoundError& e) {
+      not_found = true;
+      error = e.what();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  Snapshot s;
+  for (int i = 0; i < 1200; ++i) {
+    try {
+      s = daytona_->snapshot.get("doomed");
+      if (s.state.str() == "building") break;
+    } catch (const DaytonaNotFoundError&) {
+      // not posted yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(s.state.str(), "building");
+  daytona_->snapshot.remove("doomed");
+  creator.join();
+  EXPECT_TRUE(not_found) << error;
+  EXPECT_EQ(error, "Snapshot doomed not found");
+}
+
+TEST_F(ServeBuildE2eTest, SnapshotsAndLogsOutliveARestart) {
+  LogCollector logs;
+  Snapshot before = daytona_->snapshot.create(
+      {.name = "durable", .image = Image::base(kBase).runCommands("echo kept-$((5+5))")},
+      logs.options(300));
+  ASSERT_EQ(before.state.str(), "active");
+  ASSERT_OK(serve_->stop().status());
+  Result<std::unique_ptr<CairnServe>> again =
+      CairnServe::start(data_, dir_->path() / "serve-again.log");
+  ASSERT_OK(again.status());
+  serve_ = std::move(*again);
+  // Same key (from the data dir), a new port: a new client.
+  daytona_ = serve_->client();
+  Snapshot after = daytona_->snapshot.get("durable");
+  EXPECT_EQ(after.id, before.id);
+  EXPECT_EQ(after.state.str(), "active");
+  EXPECT_EQ(after.createdAt, before.createdAt);
+  std::string persisted;
+  daytona_->snapshot.logs("durable", true, [&](std::string_view c) { persisted += c; });
+  EXPECT_THAT(persisted, HasSubstr("kept-10"));
+  // And the build is still known: the same definition is active at once.
+  Snapshot twin = daytona_->snapshot.create(
+      {.name = "durable-twin", .image = Image::base(kBase).runCommands("echo kept-$((5+5))")});
+  EXPECT_EQ(twin.state.str(), "active");
+  ASSERT_TRUE(twin.buildInfo.has_value() && before.buildInfo.has_value());
+  EXPECT_EQ(twin.buildInfo->snapshotRef, before.buildInfo->snapshotRef);
 }
 
 TEST_F(ServeBuildE2eTest, CreateFromImageNamePullsFromARegistry) {
