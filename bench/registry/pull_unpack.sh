@@ -6,16 +6,21 @@
 #
 # usage: bench/registry/pull_unpack.sh [BUILD_DIR] [RUNS]
 #   COMPRESSION=gzip|zstd (default gzip: what umoci and every registry client read)
+#   WORK_ROOT=DIR   where both unpack (default /tmp: the disk; /dev/shm takes file creation
+#                   cost out and shows the CPU side of the pipeline)
+#   CAIRN_BASELINE=PATH   another cairn binary to time in the same runs (before/after)
 # The base image is built once with `cairn base bootstrap` (~50 s) and cached in
-# BUILD_DIR/bench-registry/. Prints one line per run and the medians.
+# BUILD_DIR/bench-registry/. Runs hyperfine (all contenders in one invocation, --runs RUNS),
+# then RUNS interleaved rounds (cairn, peers, cairn, ...: load changes hit all alike) with
+# wall and CPU times (user+sys of all processes), and prints the medians.
 set -euo pipefail
 
 BUILD_DIR=${1:-build/oci}
 RUNS=${2:-5}
 COMPRESSION=${COMPRESSION:-gzip}
-CAIRN="$BUILD_DIR/src/cli/cairn"
+CAIRN="$(realpath "$BUILD_DIR")/src/cli/cairn"
 CACHE="$(realpath "$BUILD_DIR")/bench-registry"
-WORK=$(mktemp -d /tmp/cairn-bench-XXXXXX)
+WORK=$(mktemp -d "${WORK_ROOT:-/tmp}/cairn-bench-XXXXXX")
 REG_PID=
 cleanup() {
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
@@ -54,23 +59,47 @@ if ! "$CAIRN" --data-dir "$CACHE/data-$COMPRESSION" image inspect bench/debian-p
     --include python3 --compression "$COMPRESSION" --tag bench/debian-python:bookworm
 fi
 "$CAIRN" --data-dir "$CACHE/data-$COMPRESSION" image push bench/debian-python:bookworm "$REF" >/dev/null
-SIZE=$(skopeo inspect --tls-verify=false "docker://$REF" | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["LayersData"][i]["Size"] for i in range(1)))')
+SIZE=$(skopeo inspect --raw --tls-verify=false "docker://$REF" | python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))')
 echo "image: $REF ($COMPRESSION, compressed layer $((SIZE / 1000000)) MB)"
 
-now() { date +%s.%N; }
-cairn_times=(); peer_times=()
+PEERS="skopeo copy -q --src-tls-verify=false docker://$REF oci:$WORK/oci:t && umoci unpack --image $WORK/oci:t $WORK/bundle >/dev/null"
+CLEAN="rm -rf $WORK/c $WORK/oci $WORK/bundle; sync"
+
+if command -v hyperfine >/dev/null; then
+  args=(--runs "$RUNS" --prepare "$CLEAN" --export-json "$CACHE/hyperfine-$COMPRESSION.json")
+  [ -n "${CAIRN_BASELINE:-}" ] &&
+    args+=(-n cairn-baseline "$CAIRN_BASELINE --data-dir $WORK/c image pull $REF")
+  hyperfine "${args[@]}" -n cairn "$CAIRN --data-dir $WORK/c image pull $REF" \
+    -n skopeo+umoci "$PEERS"
+fi
+
+# Interleaved rounds: wall and CPU (user+sys, children included) per contender.
+timed() {  # prints "wall cpu"
+  /usr/bin/time -o "$WORK/time" -f '%e %U %S' bash -c "$1" >/dev/null 2>&1
+  tail -1 "$WORK/time" | awk '{printf "%.2f %.2f\n", $1, $2 + $3}'
+}
+declare -A wall cpu
+contenders=(cairn skopeo+umoci)
+[ -n "${CAIRN_BASELINE:-}" ] && contenders=(cairn-baseline "${contenders[@]}")
 for i in $(seq "$RUNS"); do
-  rm -rf "$WORK/c" "$WORK/oci" "$WORK/bundle"; sync
-  t0=$(now)
-  "$CAIRN" --data-dir "$WORK/c" image pull "$REF" >/dev/null
-  t1=$(now)
-  skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$WORK/oci:t" >/dev/null
-  umoci unpack --image "$WORK/oci:t" "$WORK/bundle" >/dev/null
-  t2=$(now)
-  c=$(echo "$t1 - $t0" | bc); p=$(echo "$t2 - $t1" | bc)
-  cairn_times+=("$c"); peer_times+=("$p")
-  printf 'run %d: cairn %.2f s   skopeo+umoci %.2f s\n' "$i" "$c" "$p"
+  line="round $i:"
+  for c in "${contenders[@]}"; do
+    case $c in
+      cairn) cmd="$CAIRN --data-dir $WORK/c image pull $REF" ;;
+      cairn-baseline) cmd="$CAIRN_BASELINE --data-dir $WORK/c image pull $REF" ;;
+      skopeo+umoci) cmd="$PEERS" ;;
+    esac
+    bash -c "$CLEAN"
+    read -r w u < <(timed "$cmd")
+    wall[$c]+="$w "; cpu[$c]+="$u "
+    line+="  $c ${w}s (cpu ${u}s)"
+  done
+  echo "$line"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mc=$(median "${cairn_times[@]}"); mp=$(median "${peer_times[@]}")
-printf 'median: cairn %.2f s   skopeo+umoci %.2f s   ratio %.2f\n' "$mc" "$mp" "$(echo "$mc / $mp" | bc -l)"
+median() { printf '%s\n' $@ | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for c in "${contenders[@]}"; do
+  printf 'median %-15s wall %6.2f s   cpu %6.2f s\n' "$c" "$(median ${wall[$c]})" "$(median ${cpu[$c]})"
+done
+printf 'ratio cairn / skopeo+umoci: wall %.2f   cpu %.2f\n' \
+  "$(echo "$(median ${wall[cairn]}) / $(median ${wall[skopeo+umoci]})" | bc -l)" \
+  "$(echo "$(median ${cpu[cairn]}) / $(median ${cpu[skopeo+umoci]})" | bc -l)"
