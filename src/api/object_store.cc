@@ -966,12 +966,19 @@ class BlobObjectStoreImpl final : public BlobObjectStore {
     return okStatus();
   }
 
+  // A null data pointer (a default std::string_view) would bind SQL NULL, which compares as
+  // unknown: bind an empty value instead.
   static void bindText(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, i, v.data() != nullptr ? v.data() : "", static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
   }
   // Keys bind as BLOBs: compared bytewise, and any byte sequence is kept as it is.
   static void bindBlob(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    if (v.data() == nullptr) {
+      sqlite3_bind_zeroblob(s, i, 0);
+    } else {
+      sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    }
   }
 
   Status exec(const char* sql) {

@@ -173,6 +173,9 @@ TEST_P(ObjectStoreConformance, ListOrderPrefixPaging) {
   ASSERT_OK_AND_ASSIGN(page, store_->list("bucket", "a", 3, ""));
   EXPECT_TRUE(page.truncated);
   EXPECT_EQ(page.objects.size(), 3u);
+  // Default (null) string views are empty strings, not "no value".
+  ASSERT_OK_AND_ASSIGN(page, store_->list("bucket", std::string_view(), 100, std::string_view()));
+  EXPECT_EQ(page.objects.size(), 8u);
   // An empty bucket lists as empty.
   ASSERT_OK_AND_ASSIGN(page, store_->list("never-used", "", 10, ""));
   EXPECT_TRUE(page.objects.empty());
