@@ -361,6 +361,35 @@ TEST_F(ServeE2eTest, AnotherOrganizationSeesNoneOfTheseSnapshots) {
   EXPECT_EQ(daytona_->snapshot.get("private").id, id);
 }
 
+TEST_F(ServeE2eTest, ConfigurationFromTheEnvironment) {
+  // Like the official SDKs: DAYTONA_API_KEY, DAYTONA_API_URL and DAYTONA_TARGET when the config
+  // names none (restored at the end; each ctest case is its own process anyway).
+  ::setenv("DAYTONA_API_KEY", serve_->apiKey().c_str(), 1);
+  ::setenv("DAYTONA_API_URL", serve_->apiUrl().c_str(), 1);
+  ::setenv("DAYTONA_TARGET", "eu", 1);
+  ::unsetenv("DAYTONA_JWT_TOKEN");
+  std::optional<Daytona> from_env;
+  from_env.emplace();
+  ::unsetenv("DAYTONA_API_KEY");
+  ::unsetenv("DAYTONA_API_URL");
+  ::unsetenv("DAYTONA_TARGET");
+  EXPECT_EQ(from_env->config().apiUrl, serve_->apiUrl());
+  EXPECT_EQ(from_env->config().target, "eu");
+  from_env->snapshot.setPollInterval(std::chrono::milliseconds(100));
+  EXPECT_EQ(from_env->snapshot.list().total, 0);
+  // The target becomes the regionId of create; a single-region server ignores it (§3.1) and
+  // files the snapshot under its one region.
+  std::string message;
+  try {
+    from_env->snapshot.create({.name = "regional", .image = missingImage()}, {.timeout = 120});
+  } catch (const DaytonaError& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, StartsWith("Failed to create snapshot. Name: regional Reason: "));
+  Snapshot s = daytona_->snapshot.get("regional");
+  EXPECT_THAT(s.regionIds, ElementsAre("default"));
+}
+
 TEST_F(ServeE2eTest, UnreachableServerIsConnectionError) {
   std::string url = serve_->apiUrl();
   ASSERT_OK(serve_->stop().status());
