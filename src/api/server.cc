@@ -305,10 +305,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   template <typename Message>
   void write(std::shared_ptr<Message> r) {
+    // Counted before the bytes go out: a client that has read the response and scrapes
+    // /metrics next must find its request there (the latency excludes the socket write).
+    recordMetrics();
     stream_.expires_after(server_.options.read_timeout);
     http::async_write(stream_, *r,
                       [self = shared_from_this(), r](beast::error_code ec, std::size_t) {
-                        self->recordMetrics();
                         if (ec || !self->keep_alive_) return self->close();
                         self->readHeader();
                       });
