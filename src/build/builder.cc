@@ -125,6 +125,9 @@ std::string joinPath(const std::string& base, const std::string& p) {
   return (base.empty() ? std::string("/") : base) + (base.ends_with("/") ? "" : "/") + p;
 }
 
+//! How many of a failed step's last output lines its error carries.
+constexpr std::size_t kErrorTailLines = 20;
+
 Status lineError(const Command& c, const Status& s) {
   return Status(s.code(),
                 "line " + std::to_string(c.start_line) + ": " + c.name + ": " + s.message());
@@ -1431,7 +1434,16 @@ struct Builder::Run {
         return st;
       }
       progress.error(v, st.message());
-      return lineError(c, st);
+      // The step's last output lines travel with the error: they become the snapshot's
+      // errorReason, which is all a user of the API sees of a failed build.
+      std::string message = lineError(c, st).message();
+      auto lines = progress.tail(v, kErrorTailLines);
+      if (!lines.empty()) {
+        message += "\nlast " + std::to_string(lines.size()) + " lines of output:";
+        for (const auto& l : lines)
+          message += "\n  " + l;
+      }
+      return Status(st.code(), std::move(message));
     }
     // A cache hit printed CACHED already; BuildKit prints no DONE after it.
     if (!s.last_step_cached) progress.done(v);
@@ -1831,8 +1843,9 @@ Result<BuildResult> Builder::build(const BuildRequest& request, LogSink& log) {
   auto result = run.execute();
   if (!result.ok()) {
     // BuildKit's closing line; the Status itself carries the details for errorReason.
+    // Only the first line: the output lines that follow it in the Status are in the log already.
     std::string message = result.status().message();
-    run.progress.line("ERROR: failed to solve: " + message);
+    run.progress.line("ERROR: failed to solve: " + message.substr(0, message.find('\n')));
     return result.status();
   }
   return result;

@@ -243,8 +243,14 @@ TEST_F(BuilderTest, FailingStepNamesLineExitCodeAndOutput) {
   auto r = build("FROM busybox:test\nRUN echo first\nRUN echo oops-output && exit 3\n");
   EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition,
                           AllOf(HasSubstr("line 3"), HasSubstr("RUN"), HasSubstr("exit code 3"))));
+  // The step's last output lines are in the error (they become errorReason), not "first".
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("exit code 3\nlast 1 lines of output:\n  oops-output"));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("first")));
   EXPECT_THAT(log(), HasSubstr("oops-output"));
   EXPECT_THAT(log(), HasSubstr("ERROR: "));
+  // The log's closing line is the error's first line only: the output is above it already.
+  EXPECT_THAT(log(), Not(HasSubstr("lines of output")));
   // Nothing is left mounted or in the work dir.
   EXPECT_TRUE(!fs::exists(data_ / "work" / "builds") || fs::is_empty(data_ / "work" / "builds"));
 }
