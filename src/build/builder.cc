@@ -37,6 +37,7 @@
 #include "cairn/dockerfile/shell_lexer.h"
 #include "cairn/layer/apply.h"
 #include "cairn/layer/compression.h"
+#include "cairn/layer/diff.h"
 #include "cairn/layer/stream.h"
 #include "cairn/oci/reference.h"
 #include "cairn/runtime/overlay.h"
@@ -64,6 +65,9 @@ struct StageState {
   std::vector<std::string> onbuild_triggers;  //!< from the base image, to run first
   SystemTime last_created{};                  //!< time of the newest step so far
   bool last_step_cached = false;              //!< set by a cache hit, read by the step
+  //! The stage's layers end up in the built image (it is the target or one of the stages the
+  //! target is built FROM): each new layer is compressed into a blob when it is committed.
+  bool exports_layers = false;
 };
 
 // Bumped whenever what a step writes changes for the same inputs, so that layers made by an
@@ -317,6 +321,8 @@ struct Builder::Run {
   // which are complete before it starts.
   std::mutex done_mu;
   std::map<int, StageState> done;  // finished stages by index
+  // The target and the stages it is built FROM (transitively): their layers are the image's.
+  std::set<int> image_stages;
   std::mutex sched_mu;
   Status first_error;                                // the build's error: the first failure
   std::vector<std::pair<int, Status>> finished_now;  // stages finished since the last look
@@ -470,16 +476,62 @@ struct Builder::Run {
 
   // ---- steps --------------------------------------------------------------------------
 
-  // Runs `fill` against a fresh upper dir over the stage (mounted at `mnt` for COPY-style work
-  // or given as lowers to the runtime for RUN), then adopts the upper as the step's layer.
+  // Makes a finished step's upper dir the step's layer (renamed into the layer store, no copy).
+  // A layer that will be in the image is tarred once here: the one pass yields its diff id and
+  // its compressed blob, so the export at the end has nothing left to do for it (the layer
+  // store's adoptDir would tar it once just for the diff id, and the export a second time).
+  // Layers of stages the image does not contain only get adoptDir's hash-only pass.
   Status commitLayer(StageState& s, const std::string& key, const fs::path& upper) {
-    CAIRN_ASSIGN_OR_RETURN(store::LayerInfo info, b.options_.layers->adoptDir(topChain(s), upper));
-    s.layers.push_back({info.chain_id, info.diff_id, std::nullopt});
+    store::LayerInfo info;
+    std::optional<oci::Descriptor> blob;
+    if (s.exports_layers) {
+      CAIRN_ASSIGN_OR_RETURN(auto exported, exportUpper(upper));
+      auto& [report, enc] = exported;
+      std::uint64_t bytes = report.bytes;
+      CAIRN_ASSIGN_OR_RETURN(
+          info, b.options_.layers->getOrCreate(
+                    topChain(s), enc.diff_id, [&](const fs::path& fs_dir) -> Result<std::uint64_t> {
+                      if (::rmdir(fs_dir.c_str()) != 0)
+                        return errnoStatus(errno, "remove " + fs_dir.string());
+                      if (::rename(upper.c_str(), fs_dir.c_str()) != 0)
+                        return errnoStatus(errno,
+                                           "move " + upper.string() + " to " + fs_dir.string());
+                      return bytes;
+                    }));
+      oci::Descriptor d;
+      d.media_type = enc.media_type;
+      d.digest = enc.digest;
+      d.size = static_cast<std::int64_t>(enc.size);
+      blob = d;
+      (void)b.cache_->putExported(enc.diff_id, {enc.digest, enc.size, enc.media_type});
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(info, b.options_.layers->adoptDir(topChain(s), upper));
+    }
+    s.layers.push_back({info.chain_id, info.diff_id, blob});
     s.key = key;
     if (!req.no_cache) {
       CAIRN_RETURN_IF_ERROR(b.cache_->put(key, {info.chain_id, info.diff_id, info.size}));
     }
     return okStatus();
+  }
+
+  // tar → diff id → compression → digest → blob store, in one pass over `dir`. A cancelled
+  // build stops it between writes; the unfinished blob writer is aborted (its ingest file
+  // removed) when it goes out of scope, so nothing partial stays behind.
+  Result<std::pair<layer::DiffReport, layer::EncodedLayer>> exportUpper(const fs::path& dir) {
+    CAIRN_ASSIGN_OR_RETURN(auto writer, b.options_.blobs->writer());
+    layer::FunctionSink sink([&](std::string_view data) -> Status {
+      // The caller's token too: the scheduler forwards it to cancel_token only when it wakes.
+      if (cancelled() || (req.cancel && req.cancel->cancelled())) return cancelled_status();
+      return writer->write(data);
+    });
+    layer::LayerEncoder encoder(layer::Compression::kZstd, &sink, b.options_.layer_compression);
+    auto report = layer::createLayerTar(dir, encoder);
+    if (!report.ok()) return report.status().withContext("export the layer of " + dir.string());
+    auto enc = encoder.finishLayer();
+    if (!enc.ok()) return enc.status().withContext("export the layer of " + dir.string());
+    CAIRN_RETURN_IF_ERROR(writer->commit(enc->size, enc->digest).status());
+    return std::make_pair(*report, *enc);
   }
 
   // A cache hit: the layer exists and is reused as is.
@@ -1466,6 +1518,7 @@ struct Builder::Run {
                                               ": FROM: " + base.status().message());
     }
     StageState s = std::move(*base);
+    s.exports_layers = image_stages.count(index) > 0;
     progress.done(from_v);
     // ONBUILD triggers of the base image run first, in order.
     for (const std::string& trigger : s.onbuild_triggers) {
@@ -1601,7 +1654,7 @@ struct Builder::Run {
           CAIRN_ASSIGN_OR_RETURN(
               layer::EncodedLayer enc,
               store::exportDirToBlob(b.options_.layers->fsPath(layer.chain_id), *b.options_.blobs,
-                                     layer::Compression::kZstd));
+                                     layer::Compression::kZstd, {}, b.options_.layer_compression));
           if (enc.diff_id != layer.diff_id) {
             return internalError("layer " + layer.chain_id.str() + " exported with diff id " +
                                  enc.diff_id.str() + ", expected " + layer.diff_id.str());
@@ -1672,6 +1725,10 @@ struct Builder::Run {
     auto planned = planBuild(std::move(*parsed), po);
     if (!planned.ok()) return planned.status().withContext(req.dockerfile_name);
     plan = std::move(*planned);
+    for (int i = plan.target; i >= 0 && image_stages.insert(i).second;) {
+      const StageRef& base = plan.stages[static_cast<std::size_t>(i)].base;
+      i = base.kind == BaseKind::kStage ? base.stage : -1;
+    }
     if (!plan.unused_build_args.empty()) {
       progress.line(
           "[Warning] One or more build-args [" +

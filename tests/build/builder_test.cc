@@ -22,7 +22,9 @@
 #include "../runtime/busybox_rootfs.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
+#include "cairn/common/strings.h"
 #include "cairn/registry/transfer.h"
+#include "cairn/runtime/process.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
 
@@ -816,6 +818,231 @@ TEST_F(BuilderTest, SshMountWithoutAnAgent) {
               StatusIs(StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("line 2: RUN"), HasSubstr("ssh agent \"deploy\""),
                              HasSubstr("cairn build --ssh deploy"))));
+}
+
+// ---- the layer export at commit time ----------------------------------------------------
+
+// A blob store that hands every call to a LocalBlobStore, and lets a test act on the first
+// write of a blob (cancel the build, fail the write) to see what an interrupted export leaves.
+class InterceptingBlobStore final : public store::BlobStore {
+ public:
+  explicit InterceptingBlobStore(store::BlobStore* inner) : inner_(inner) {}
+  std::function<Status()> on_write;  //!< called on every write; non-OK fails it
+
+  Result<store::BlobInfo> info(const Digest& d) const override { return inner_->info(d); }
+  Result<std::unique_ptr<store::BlobReadStream>> openRead(const Digest& d) const override {
+    return inner_->openRead(d);
+  }
+  Status walk(const std::function<Status(const store::BlobInfo&)>& fn) const override {
+    return inner_->walk(fn);
+  }
+  Status remove(const Digest& d) override { return inner_->remove(d); }
+  Result<std::unique_ptr<store::BlobWriter>> writer() override {
+    CAIRN_ASSIGN_OR_RETURN(auto w, inner_->writer());
+    return std::unique_ptr<store::BlobWriter>(new Writer(std::move(w), this));
+  }
+
+ private:
+  class Writer final : public store::BlobWriter {
+   public:
+    Writer(std::unique_ptr<store::BlobWriter> inner, InterceptingBlobStore* store)
+        : inner_(std::move(inner)), store_(store) {}
+    Status write(std::string_view data) override {
+      if (store_->on_write) CAIRN_RETURN_IF_ERROR(store_->on_write());
+      return inner_->write(data);
+    }
+    std::uint64_t offset() const override { return inner_->offset(); }
+    Result<store::BlobInfo> commit(std::optional<std::uint64_t> size,
+                                   std::optional<Digest> digest) override {
+      return inner_->commit(size, digest);
+    }
+    void abort() override { inner_->abort(); }
+
+   private:
+    std::unique_ptr<store::BlobWriter> inner_;
+    InterceptingBlobStore* store_;
+  };
+  store::BlobStore* inner_;
+};
+
+std::set<std::string> blobNames(const fs::path& data) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(data / "blobs" / "sha256"))
+    out.insert("sha256:" + e.path().filename().string());
+  return out;
+}
+
+std::size_t entriesIn(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  return static_cast<std::size_t>(
+      std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+// The process's threads by name: an export that left a zstd worker (or any thread of the
+// build) running shows here.
+std::multiset<std::string> threadNames() {
+  std::multiset<std::string> out;
+  for (const auto& e : fs::directory_iterator("/proc/self/task")) {
+    auto comm = readFile(e.path() / "comm");
+    out.insert(comm.ok() ? std::string(trimSpace(*comm)) : "?");
+  }
+  return out;
+}
+
+std::string randomBytesOf(std::size_t n) {
+  std::string out(n, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
+TEST_F(BuilderTest, ImageLayersAreExportedOnceWhenCommittedAndOtherStagesNever) {
+  write("a.txt", "from the builder stage\n");
+  write("b.txt", "B\n");
+  std::set<std::string> before = blobNames(data_);
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test AS builder\n"
+                                            "COPY a.txt /a.txt\n"
+                                            "FROM busybox:test AS base\n"
+                                            "COPY b.txt /b.txt\n"
+                                            "FROM base\n"
+                                            "COPY --from=builder /a.txt /c.txt\n"));
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage image, oci::loadImage(*blobs_, r.manifest));
+  ASSERT_EQ(image.manifest.layers.size(), 3u);  // busybox + base's COPY + the target's COPY
+  // New blobs: the two layers of the image (the base stage's one too), its config and
+  // manifest. The builder stage's layer is not in the image and was never compressed.
+  std::set<std::string> added;
+  for (const auto& name : blobNames(data_))
+    if (!before.count(name)) added.insert(name);
+  std::set<std::string> expected = {image.manifest.layers[1].digest.str(),
+                                    image.manifest.layers[2].digest.str(),
+                                    image.manifest.config.digest.str(), r.manifest.digest.str()};
+  EXPECT_EQ(added, expected);
+  for (std::size_t i = 1; i < 3; ++i) {
+    // Remembered by diff id, so a later build (or a cache hit) reuses the blob.
+    ASSERT_OK_AND_ASSIGN(auto known, builder_->cache().exported(image.config.diff_ids[i]));
+    ASSERT_TRUE(known.has_value());
+    EXPECT_EQ(known->digest, image.manifest.layers[i].digest);
+    EXPECT_EQ(image.manifest.layers[i].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+  }
+  // The blobs hold the layers the config names (unpacking checks every diff id).
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "b.txt"), "B\n");
+  EXPECT_EQ(*readFile(root / "c.txt"), "from the builder stage\n");
+  EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
+
+  // A fully cached rebuild is the same image, byte for byte, and exports nothing new.
+  std::set<std::string> after_first = blobNames(data_);
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build("FROM busybox:test AS builder\n"
+                                                "COPY a.txt /a.txt\n"
+                                                "FROM busybox:test AS base\n"
+                                                "COPY b.txt /b.txt\n"
+                                                "FROM base\n"
+                                                "COPY --from=builder /a.txt /c.txt\n"));
+  EXPECT_EQ(again.cached_steps, 3);
+  EXPECT_EQ(again.manifest.digest, r.manifest.digest);
+  EXPECT_EQ(blobNames(data_), after_first);
+}
+
+TEST_F(BuilderTest, FailingStepAfterACommittedLayerLeavesNoPartialBlobsOrThreads) {
+  write("big.bin", randomBytesOf(4 << 20));
+  std::set<std::string> before = blobNames(data_);
+  // The process-wide child reaper starts with the first RUN and stays: not the build's.
+  (void)runtime::ChildReaper::instance();
+  std::multiset<std::string> threads = threadNames();
+  auto r = build("FROM busybox:test\nCOPY big.bin /big.bin\nRUN echo failing && exit 7\n");
+  EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition,
+                          AllOf(HasSubstr("line 3"), HasSubstr("exit code 7"))));
+  // The COPY layer was committed, so its blob is complete (and known by diff id for the next
+  // try); nothing half-written stays in ingest/, no thread of the build is left running.
+  std::set<std::string> added;
+  for (const auto& name : blobNames(data_))
+    if (!before.count(name)) added.insert(name);
+  ASSERT_EQ(added.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(store::BlobInfo info, blobs_->info(Digest::parse(*added.begin()).value()));
+  EXPECT_GT(info.size, 4u << 20);  // random bytes do not compress
+  EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
+  EXPECT_EQ(entriesIn(data_ / "work" / "builds"), 0u);
+  EXPECT_EQ(threadNames(), threads);
+
+  // The retry reuses the committed layer and its blob.
+  ASSERT_OK_AND_ASSIGN(BuildResult ok, build("FROM busybox:test\nCOPY big.bin /big.bin\n"));
+  EXPECT_EQ(ok.cached_steps, 1);
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage image, oci::loadImage(*blobs_, ok.manifest));
+  EXPECT_EQ(image.manifest.layers.back().digest.str(), *added.begin());
+}
+
+class InterruptedExportTest : public BuilderTest {
+ protected:
+  void SetUp() override {
+    BuilderTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    intercept_ = std::make_unique<InterceptingBlobStore>(blobs_.get());
+    BuilderOptions bo;
+    bo.data_dir = data_;
+    bo.blobs = intercept_.get();
+    bo.layers = layers_.get();
+    bo.catalog = catalog_.get();
+    bo.executor = executor_.get();
+    ASSERT_OK_AND_ASSIGN(builder_, Builder::open(bo));
+    write("big.bin", randomBytesOf(8 << 20));  // many compressed chunks: writes after the first
+  }
+
+  // What an interrupted build must leave: no new blob, no ingest file, no work dir, no thread,
+  // and no layer recorded for the step.
+  void expectNothingLeft(const std::set<std::string>& blobs_before,
+                         const std::multiset<std::string>& threads_before) {
+    EXPECT_EQ(blobNames(data_), blobs_before);
+    EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
+    EXPECT_EQ(entriesIn(data_ / "work" / "builds"), 0u);
+    EXPECT_EQ(threadNames(), threads_before);
+    intercept_->on_write = nullptr;
+    ASSERT_OK_AND_ASSIGN(BuildResult again,
+                         build("FROM busybox:test\nCOPY big.bin /big.bin\n", "out:test"));
+    EXPECT_EQ(again.cached_steps, 0);  // the interrupted step was not cached
+    EXPECT_EQ(*readFile(unpack(again) / "big.bin"), *readFile(ctx_ / "big.bin"));
+  }
+
+  std::unique_ptr<InterceptingBlobStore> intercept_;
+};
+
+TEST_F(InterruptedExportTest, CancelDuringALayerExportAbortsItsBlob) {
+  std::set<std::string> before = blobNames(data_);
+  std::multiset<std::string> threads = threadNames();
+  runtime::CancelToken token;
+  int writes = 0;
+  intercept_->on_write = [&]() -> Status {
+    if (++writes == 1) token.cancel();  // the export has started: cancel the build now
+    return okStatus();
+  };
+  BuildRequest req = request("FROM busybox:test\nCOPY big.bin /big.bin\nCOPY big.bin /again\n");
+  req.cancel = &token;
+  auto r = build(req);
+  EXPECT_THAT(r, StatusIs(StatusCode::kCancelled));
+  EXPECT_EQ(writes, 1);  // the export stopped at its next write
+  EXPECT_THAT(log(), ::testing::Not(HasSubstr("COPY big.bin /again")));
+  expectNothingLeft(before, threads);
+}
+
+TEST_F(InterruptedExportTest, WriteErrorDuringALayerExportFailsTheStepAndAbortsItsBlob) {
+  std::set<std::string> before = blobNames(data_);
+  std::multiset<std::string> threads = threadNames();
+  int writes = 0;
+  intercept_->on_write = [&]() -> Status {
+    if (++writes == 2) return Status(StatusCode::kResourceExhausted, "disk full (test)");
+    return okStatus();
+  };
+  auto r = build("FROM busybox:test\nCOPY big.bin /big.bin\n");
+  EXPECT_THAT(r, StatusIs(StatusCode::kResourceExhausted,
+                          AllOf(HasSubstr("line 2"), HasSubstr("disk full (test)"),
+                                HasSubstr("export the layer"))));
+  EXPECT_THAT(log(), HasSubstr("ERROR: "));
+  expectNothingLeft(before, threads);
 }
 
 }  // namespace
