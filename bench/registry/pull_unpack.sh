@@ -23,7 +23,11 @@ CACHE="$(realpath "$BUILD_DIR")/bench-registry"
 WORK=$(mktemp -d "${WORK_ROOT:-/tmp}/cairn-bench-XXXXXX")
 REG_PID=
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  # Under set -e a failing `wait` (the registry dies of SIGTERM) would skip the rm.
+  if [ -n "$REG_PID" ]; then
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
