@@ -7,7 +7,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <thread>
 
 #include "cairn/api/server.h"
@@ -16,26 +15,16 @@
 #include "cairn/common/sigv4.h"
 #include "cairn/common/strings.h"
 #include "cairn/store/local_blob_store.h"
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::api {
 namespace {
 
+using ::cairn::testing::FakeClock;
 using ::cairn::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-class FakeClock final : public Clock {
- public:
-  SystemTime now() const override { return now_.load(); }
-  std::chrono::steady_clock::time_point steadyNow() const override {
-    return std::chrono::steady_clock::now();
-  }
-  void advance(std::chrono::seconds d) { now_ = now_.load() + d; }
-
- private:
-  std::atomic<SystemTime> now_{std::chrono::system_clock::now()};
-};
 
 struct Reply {
   long status = 0;
@@ -158,7 +147,8 @@ class S3Test : public ::testing::TestWithParam<bool> {
     return call("PUT", "/s3/daytona-volume-builds/" + key + "?x-id=PutObject", o);
   }
 
-  FakeClock clock_;
+  // Starts at the real time, as the copy this replaced did.
+  FakeClock clock_{std::chrono::system_clock::now()};
   TempDir dir_ = *TempDir::create("unused");
   std::unique_ptr<store::LocalBlobStore> blobs_;
   std::shared_ptr<ObjectStore> store_;

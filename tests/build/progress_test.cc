@@ -2,25 +2,15 @@
 
 #include <thread>
 
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::build {
 namespace {
 
+using ::cairn::testing::FakeClock;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-class FakeClock final : public Clock {
- public:
-  SystemTime now() const override { return SystemTime{} + offset_; }
-  std::chrono::steady_clock::time_point steadyNow() const override {
-    return std::chrono::steady_clock::time_point{} + offset_;
-  }
-  void advance(std::chrono::milliseconds d) { offset_ += d; }
-
- private:
-  std::chrono::milliseconds offset_{0};
-};
 
 TEST(ProgressTest, PlainFormatLikeBuildKit) {
   MemoryLogSink sink;

@@ -9,26 +9,18 @@
 #include <thread>
 
 #include "cairn/common/fs.h"
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::build {
 namespace {
 
+using ::cairn::testing::FakeClock;
 using ::cairn::testing::StatusIs;
 using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-class FakeClock final : public Clock {
- public:
-  SystemTime now() const override { return SystemTime{} + offset_; }
-  SteadyTime steadyNow() const override { return SteadyTime{} + offset_; }
-  void advance(milliseconds d) { offset_ += d; }
-
- private:
-  milliseconds offset_{0};
-};
 
 SteadyTime at(int ms) {
   return SteadyTime{} + milliseconds(ms);

@@ -4,8 +4,8 @@
 #include "cairn/common/fs.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
-#include "fake_clock.h"
 
 namespace cairn::meta {
 namespace {
@@ -24,7 +24,7 @@ class BootstrapTest : public ::testing::Test {
     ASSERT_OK(store);
     store_ = std::move(store).value();
   }
-  testing::FakeClock clock_;
+  ::cairn::testing::FakeClock clock_;
   std::optional<TempDir> dir_;
   std::unique_ptr<SqliteMetaStore> store_;
 };

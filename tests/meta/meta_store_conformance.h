@@ -28,11 +28,12 @@
 #include "cairn/common/uuid.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/meta_store.h"
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
-#include "fake_clock.h"
 
 namespace cairn::meta::testing {
 
+using ::cairn::testing::FakeClock;
 using ::cairn::testing::IsOk;
 using ::cairn::testing::StatusIs;
 using ::testing::ElementsAre;
