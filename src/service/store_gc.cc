@@ -1,11 +1,14 @@
 #include "cairn/service/store_gc.h"
 
+#include <algorithm>
 #include <set>
 
 #include "cairn/common/log.h"
 
 namespace cairn::service {
 namespace {
+
+constexpr std::size_t kBatch = 256;
 
 // The exported blob of every cached step whose layer is still unpacked. A chain id whose layer
 // directory is gone (or whose diff id was never exported) has nothing to keep.
@@ -48,26 +51,53 @@ Result<StoreGcReport> collectStoreGarbage(const StoreGcOptions& options) {
   }
 
   StoreGcReport report;
-  // Each root set freezes its references while the sweep runs; with several, they nest so that
-  // all of them stay frozen until the blobs are gone.
-  std::function<Status(std::size_t)> sweepFrom = [&](std::size_t i) -> Status {
-    if (i == options.roots.size()) {
-      report.live_count = live.size();
-      CAIRN_ASSIGN_OR_RETURN(
-          report.blobs,
-          store::collectGarbage(*options.blobs, std::vector<Digest>(live.begin(), live.end()),
-                                not_after));
-      return okStatus();
+  report.live_count = live.size();
+  // Candidates: committed before not_after and not live. Walked without freezing anyone: a
+  // root set's new references are checked per batch below.
+  std::vector<store::BlobInfo> candidates;
+  CAIRN_RETURN_IF_ERROR(options.blobs->walk([&](const store::BlobInfo& info) {
+    if (live.count(info.digest) != 0 || info.committed_at > not_after) {
+      ++report.blobs.kept;
+    } else {
+      candidates.push_back(info);
     }
-    return options.roots[i]->withFrozenRoots([&](const std::vector<Digest>& held) {
-      live.insert(held.begin(), held.end());
-      return sweepFrom(i + 1);
-    });
-  };
-  CAIRN_RETURN_IF_ERROR(sweepFrom(0));
+    return okStatus();
+  }));
+  std::sort(candidates.begin(), candidates.end(),
+            [](const store::BlobInfo& a, const store::BlobInfo& b) { return a.digest < b.digest; });
+
+  // Removal in batches, each inside every root set's frozen section with the roots read again:
+  // a reference added since the last batch keeps its blob, and writers wait for one batch at a
+  // time, not the whole sweep (unlinking thousands of blobs takes seconds on a slow disk).
+  for (std::size_t first = 0; first < candidates.size(); first += kBatch) {
+    const std::size_t last = std::min(candidates.size(), first + kBatch);
+    std::set<Digest> held;
+    std::function<Status(std::size_t)> sweepFrom = [&](std::size_t i) -> Status {
+      if (i == options.roots.size()) {
+        for (std::size_t c = first; c < last; ++c) {
+          const store::BlobInfo& info = candidates[c];
+          if (held.count(info.digest) != 0) {
+            ++report.blobs.kept;
+            continue;
+          }
+          Status st = options.blobs->remove(info.digest);
+          if (st.code() == StatusCode::kNotFound) continue;  // removed by someone else: fine
+          if (!st.ok()) return st.withContext("store gc");
+          report.blobs.removed.push_back(info.digest);
+          report.blobs.removed_bytes += info.size;
+        }
+        return okStatus();
+      }
+      return options.roots[i]->withFrozenRoots([&](const std::vector<Digest>& roots) {
+        held.insert(roots.begin(), roots.end());
+        return sweepFrom(i + 1);
+      });
+    };
+    CAIRN_RETURN_IF_ERROR(sweepFrom(0));
+  }
   if (!report.blobs.removed.empty()) {
-    spdlog::info("store gc: removed {} blob(s), {} bytes; {} live", report.blobs.removed.size(),
-                 report.blobs.removed_bytes, report.live_count);
+    spdlog::info("store gc: removed {} blob(s), {} bytes; {} live through images and the cache",
+                 report.blobs.removed.size(), report.blobs.removed_bytes, report.live_count);
   }
   return report;
 }

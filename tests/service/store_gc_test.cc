@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cairn/build/builder.h"
@@ -180,6 +181,25 @@ TEST_F(StoreGcTest, BlobCommittedDuringTheSweepSurvives) {
   EXPECT_FALSE(has(old_garbage));
   ASSERT_FALSE(fresh.empty());
   EXPECT_TRUE(has(fresh));
+}
+
+TEST_F(StoreGcTest, RootsAreReadAgainForEachBatch) {
+  // More candidates than one batch: a reference added between two batches keeps its blob.
+  std::vector<Digest> garbage;
+  for (int i = 0; i < 300; ++i)
+    garbage.push_back(blob("garbage " + std::to_string(i)));
+  std::sort(garbage.begin(), garbage.end());
+  ageAllBlobs();
+  const Digest late = garbage.back();  // removed in the last batch, in digest order
+  roots_.during = [&] {
+    if (roots_.calls == 2) roots_.held.push_back(late);  // e.g. a put of the same bytes
+  };
+  ASSERT_OK(engine_->collectGarbage());
+  EXPECT_EQ(roots_.calls, 2);
+  EXPECT_TRUE(has(late));
+  EXPECT_FALSE(has(garbage.front()));
+  ASSERT_OK_AND_ASSIGN(auto left, blobs_->list());
+  EXPECT_EQ(left.size(), 1u);
 }
 
 TEST_F(StoreGcTest, CachedStepsKeepTheirExportedLayers) {

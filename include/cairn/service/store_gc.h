@@ -7,13 +7,16 @@
 //   - the exported (compressed) layer blobs of steps still in the build cache, so a cache hit
 //     does not have to compress its layer again,
 //   - the digests held by each BlobRootSet (the S3 endpoint's objects).
-// Then store::collectGarbage(blobs, live, not_after = walk start - grace) removes the rest.
+// Candidates are the blobs committed before not_after (= walk start - grace) that are not live
+// (as store::collectGarbage picks them); they are removed in batches.
 //
 // What keeps a new reference from racing the sweep:
 //   - images: the caller holds the lock that keeps builds and pulls out (EngineSnapshotBuilder's
 //     gc lock), so no catalog tag is added while this runs;
-//   - BlobRootSets: the sweep runs inside withFrozenRoots(), during which the holder's writers
-//     wait (a put whose body already existed as an old blob would otherwise lose it);
+//   - BlobRootSets: each batch is removed inside withFrozenRoots(), with the roots read again,
+//     while the holder's writers wait (a put whose body already existed as an old blob would
+//     otherwise lose it). Writers wait for one batch, not for the whole sweep: removing 3000
+//     blobs took 11 s on the build machine's disk;
 //   - anything else committed after the walk started is not a candidate (not_after). `grace`
 //     widens that window backwards because a local blob's commit time is its file's mtime, taken
 //     from the kernel's coarse clock at the last write, a little before the rename publishes it.
@@ -37,8 +40,8 @@
 namespace cairn::service {
 
 //! Something outside the image world that keeps blobs alive by digest (the S3 endpoint's
-//! object index). The GC sweeps inside withFrozenRoots, so the holder must not add or move a
-//! reference while `sweep` runs (its writers wait instead).
+//! object index). The GC removes blobs inside withFrozenRoots (once per batch), so the holder
+//! must not add or move a reference while `sweep` runs (its writers wait instead).
 class BlobRootSet {
  public:
   virtual ~BlobRootSet() = default;
@@ -62,8 +65,9 @@ struct StoreGcOptions {
 };
 
 struct StoreGcReport {
-  store::GcReport blobs;       //!< what the sweep removed and kept
-  std::size_t live_count = 0;  //!< distinct digests in the live set
+  store::GcReport blobs;  //!< what the sweep removed and kept (kept: blobs walked and left)
+  //! Distinct digests live through images and the build cache (root sets are read per batch).
+  std::size_t live_count = 0;
 };
 
 //! Computes the live set and sweeps. The caller holds the lock that keeps builds and pulls out.
