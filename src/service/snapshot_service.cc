@@ -120,6 +120,62 @@ struct SnapshotService::Impl {
   std::atomic<bool> gc_pending{false};  // an image was removed; collect when the builder is idle
   std::mutex maintenance_mu;            // one maintenance pass at a time
 
+  // Image pins: "decide to reuse image R" and "decide to remove image R" must not interleave.
+  // A create that found R built inserts an `active` row only after findBuilt(); a pull job's
+  // snapshot has no ref until it is active. Without pins, the collector could look for
+  // snapshots sharing R in between, find none and untag R under a snapshot about to use it.
+  // So create() and every build/pull job pin their ref (a counter, held across findBuilt() up
+  // to the row that carries the ref), and the collector and the validation-failure path take
+  // refs_mu across "is R pinned or referenced?" and removeImage(R), skipping pinned refs.
+  //
+  // The pins live in this process. The SQLite store is served by one process at a time (a
+  // sibling on the same data dir is only ever taken over once it is dead), so that is enough
+  // here. Several live processes on one PostgreSQL database and one image store would need the
+  // same decision under a database lock instead: e.g. pg_advisory_xact_lock(hash(ref)) taken by
+  // create around findBuilt() + INSERT and by the collector around its sharing check +
+  // removeImage(), and jobs' pins kept as leased rows (ref, worker, expiry) that the collector
+  // reads in that same transaction.
+  std::mutex refs_mu;
+  std::map<std::string, int, std::less<>> ref_pins;  // snapshot ref (the tag) → holders
+
+  class RefPin {
+   public:
+    RefPin(Impl& impl, std::string ref) : impl_(&impl), ref_(std::move(ref)) {
+      std::lock_guard lock(impl_->refs_mu);
+      ++impl_->ref_pins[ref_];
+    }
+    ~RefPin() {
+      std::lock_guard lock(impl_->refs_mu);
+      auto it = impl_->ref_pins.find(ref_);
+      if (it != impl_->ref_pins.end() && --it->second <= 0) impl_->ref_pins.erase(it);
+    }
+    RefPin(const RefPin&) = delete;
+    RefPin& operator=(const RefPin&) = delete;
+
+   private:
+    Impl* impl_;
+    std::string ref_;
+  };
+
+  // Callers hold refs_mu.
+  int pinsOf(std::string_view ref) const {
+    auto it = ref_pins.find(ref);
+    return it == ref_pins.end() ? 0 : it->second;
+  }
+
+  // Whether a snapshot with this (full) ref is active: its image passed the entrypoint check, so
+  // a new snapshot of the same definition may reuse it without one (§5.3). An image that is
+  // tagged but whose only snapshots are still being validated is not reusable yet. A failed
+  // query answers false: the new snapshot then goes through a job, which validates.
+  bool someActiveWithRef(const std::string& full_ref) {
+    meta::SnapshotFilter f;
+    f.states = {SnapshotState::kActive};
+    f.ref = full_ref;
+    f.limit = 1;
+    auto found = store.findSnapshots(f);
+    return found.ok() && !found->empty();
+  }
+
   // Threads.
   std::mutex thread_mu;
   std::condition_variable wake;
@@ -343,6 +399,9 @@ struct SnapshotService::Impl {
     const std::string& snapshot_ref = s.build_info->snapshot_ref;
     std::string ref = fullRef(snapshot_ref);
     double max_gb = maxImageGb(s);
+    // Held until the snapshot is active (or failed): the row already carries the ref, but a
+    // failed validation elsewhere must not untag an image this job is about to make active.
+    RefPin pin(*this, snapshot_ref);
 
     auto log = openLog(s.id);
     if (from == SnapshotState::kBuilding) {
@@ -424,8 +483,12 @@ struct SnapshotService::Impl {
       log.write("ERROR: entrypoint validation: " + st.message() + "\n");
       st = Status(st.code(), "Entrypoint validation failed: " + st.message());
     }
-    bool in_use = false;
-    if (s.ref) {
+    // Under refs_mu (see ref_pins): another job of the same definition may be validating or
+    // activating this very image (the caller's own job holds one pin); a flaky failure here must
+    // not untag it under that one. The last job to fail it removes it.
+    std::lock_guard refs_lock(refs_mu);
+    bool in_use = pinsOf(check.snapshot_ref) > 1;
+    if (!in_use && s.ref) {
       meta::SnapshotFilter same;
       same.ref = s.ref;
       auto sharing = store.findSnapshots(same);
@@ -469,6 +532,9 @@ struct SnapshotService::Impl {
     if (hex.rfind("sha256:", 0) == 0) hex = hex.substr(7);
     std::string snapshot_ref = "daytona-" + hex + ":daytona";
     std::string ref = fullRef(snapshot_ref);
+    // The row has no ref until it is active: from here on only the pin keeps the collector off
+    // an image this pull found (or tagged) for it.
+    RefPin pin(*this, snapshot_ref);
     log->sink->write("#1 " + *digest + "\n");
     // The same image (by digest) already here: no download (§5.3 applied to pulls).
     auto existing = builder.findBuilt(snapshot_ref);
@@ -632,20 +698,22 @@ struct SnapshotService::Impl {
       jf.snapshot_id = s.id;
       auto running = store.listJobs(jf);
       if (running.ok() && !running->empty()) continue;  // its worker finishes first
-      std::error_code ec;
-      std::filesystem::remove(logPath(s.id), ec);
       if (s.ref) {
+        std::string tag = s.ref->substr(s.ref->rfind('/') + 1);
+        // The check and the removal under refs_mu, so that no create or job starts reusing the
+        // image in between (see ref_pins). A pinned image is in use right now: this snapshot's
+        // removal is decided again on a later pass, when the user's row carries the ref.
+        std::lock_guard refs_lock(refs_mu);
+        if (pinsOf(tag) > 0) continue;
         meta::SnapshotFilter same;
         same.ref = s.ref;
         auto sharing = store.findSnapshots(same);
+        if (!sharing.ok()) continue;  // unsure: decide on a later pass
         bool shared = false;
-        if (sharing.ok()) {
-          for (const auto& o : *sharing) {
-            if (o.id != s.id && o.state != SnapshotState::kRemoving) shared = true;
-          }
+        for (const auto& o : *sharing) {
+          if (o.id != s.id && o.state != SnapshotState::kRemoving) shared = true;
         }
         if (!shared) {
-          std::string tag = s.ref->substr(s.ref->rfind('/') + 1);
           Status st = builder.removeImage(tag);
           if (!st.ok() && st.code() != StatusCode::kNotFound) {
             spdlog::warn("snapshot {}: removing image {}: {}", s.id, tag, st.message());
@@ -653,6 +721,8 @@ struct SnapshotService::Impl {
           gc_pending = true;
         }
       }
+      std::error_code ec;
+      std::filesystem::remove(logPath(s.id), ec);
       Status st = store.deleteSnapshot(s.id);
       (void)st;
       notifyLog(s.id);
@@ -922,6 +992,7 @@ Result<Snapshot> SnapshotService::create(const Caller& caller,
   s.state = SnapshotState::kPending;
 
   std::optional<BuiltImage> cached;
+  std::optional<Impl::RefPin> pin;  // released once the row (or the error) is final
   if (request.build_info) {
     meta::BuildInfo bi;
     bi.dockerfile_content = request.build_info->dockerfile_content;
@@ -929,9 +1000,15 @@ Result<Snapshot> SnapshotService::create(const Caller& caller,
     bi.snapshot_ref = buildSnapshotRef(bi.dockerfile_content, bi.context_hashes);
     s.entrypoint = detectEntrypoint(bi.dockerfile_content);
     s.ref = impl_->fullRef(bi.snapshot_ref);
-    // Dedup (§5.3): an identical definition already built is active at once.
+    // Dedup (§5.3): an identical definition already built and validated is active at once. The
+    // pin keeps the collector from untagging the image until the row below carries its ref.
+    // An image is tagged before its entrypoint check: until some snapshot of it is active, the
+    // new snapshot goes through a job, which validates it (or builds again if it failed).
+    pin.emplace(*impl_, bi.snapshot_ref);
     auto found = impl_->builder.findBuilt(bi.snapshot_ref);
-    if (found.ok() && found->has_value()) cached = std::move(**found);
+    if (found.ok() && found->has_value() && impl_->someActiveWithRef(*s.ref)) {
+      cached = std::move(**found);
+    }
     s.build_info = std::move(bi);
   } else {
     s.image_name = *request.image_name;

@@ -176,8 +176,13 @@ TEST_F(RecoveryTest, ASiblingProcessThatDiesWhileThisOneRunsIsTakenOverByMainten
     ASSERT_OK(
         store_->updateSnapshotState(s.id, SnapshotState::kPending, SnapshotState::kBuilding, {})
             .status());
+    // Created in place: writeFileDurable's dot-named temp file looks like a dead worker's
+    // half-made lock to the running ticker, which may delete it before the rename.
     fs::create_directories(workers());
-    ASSERT_OK(writeFileDurable(workers() / "worker-sibling.lock", ""));
+    UniqueFd lock(
+        ::open((workers() / "worker-sibling.lock").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ASSERT_TRUE(lock.valid());
+    lock.reset();
     ASSERT_OK(service_->runMaintenance());
   }
   auto done = waitTerminal(s.id);
@@ -303,6 +308,75 @@ TEST_F(RecoveryTest, AnImageInUseByAnActiveSnapshotKeepsItsTagWhenAValidationFai
   ASSERT_TRUE(ran);
   EXPECT_EQ(store_->getSnapshot(second.id)->state, SnapshotState::kError);
   EXPECT_TRUE(builder_.removed.empty());
+  ASSERT_OK_AND_ASSIGN(auto found, builder_.findBuilt(first.build_info->snapshot_ref));
+  EXPECT_TRUE(found.has_value());
+}
+
+TEST_F(RecoveryTest, ACreateDuringTheFirstValidationIsNotActiveFromTheUncheckedImage) {
+  const std::string dockerfile = "FROM busybox\nENTRYPOINT [\"/bin/false\"]\n";
+  meta::Snapshot second;
+  int calls = 0;
+  builder_.on_validate = [&](const EntrypointCheck&, build::LogSink&) -> Status {
+    // The image is tagged, its first snapshot still `building`: an identical create now.
+    if (++calls == 1) second = create("second", dockerfile);
+    return failedPrecondition("Entrypoint [\"/bin/false\"] exited with exit code 1");
+  };
+  auto first = create("first", dockerfile);
+  ASSERT_OK_AND_ASSIGN(bool ran, service_->runOneJob());
+  ASSERT_TRUE(ran);
+  ASSERT_EQ(calls, 1);
+  EXPECT_EQ(second.state, SnapshotState::kPending) << "active from an image not yet validated";
+  EXPECT_EQ(store_->getSnapshot(first.id)->state, SnapshotState::kError);
+  // Its own job builds and validates it, and it fails the same way.
+  ASSERT_OK_AND_ASSIGN(ran, service_->runOneJob());
+  ASSERT_TRUE(ran);
+  EXPECT_EQ(calls, 2);
+  ASSERT_OK_AND_ASSIGN(auto done, store_->getSnapshot(second.id));
+  EXPECT_EQ(done.state, SnapshotState::kError);
+  EXPECT_THAT(done.error_reason.value_or(""), HasSubstr("exited with exit code 1"));
+}
+
+TEST_F(RecoveryTest, ACreateDuringAPassingValidationGoesActiveThroughItsOwnCheck) {
+  const std::string dockerfile = "FROM busybox\n";
+  meta::Snapshot second;
+  int calls = 0;
+  builder_.on_validate = [&](const EntrypointCheck&, build::LogSink&) -> Status {
+    if (++calls == 1) second = create("second", dockerfile);
+    return okStatus();
+  };
+  auto first = create("first", dockerfile);
+  ASSERT_OK(service_->runOneJob().status());
+  EXPECT_EQ(second.state, SnapshotState::kPending);
+  ASSERT_OK(service_->runOneJob().status());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(store_->getSnapshot(second.id)->state, SnapshotState::kActive);
+  // Once one is active, the next identical create is active at once, without a check.
+  auto third = create("third", dockerfile);
+  EXPECT_EQ(third.state, SnapshotState::kActive);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(RecoveryTest, AFailedValidationKeepsTheImageWhileAnotherJobIsActivatingIt) {
+  const std::string dockerfile = "FROM busybox\n";
+  auto first = create("first", dockerfile);
+  auto second = create("second", dockerfile);
+  int calls = 0;
+  builder_.on_validate = [&](const EntrypointCheck&, build::LogSink&) -> Status {
+    if (++calls == 1) {
+      // While the first job validates, another worker runs the second job on the same image,
+      // and its (flaky) validation fails.
+      auto ran = service_->runOneJob();
+      EXPECT_TRUE(ran.ok() && *ran);
+      return okStatus();
+    }
+    return failedPrecondition("Entrypoint [\"sleep\",\"infinity\"] exited with exit code 137");
+  };
+  ASSERT_OK_AND_ASSIGN(bool ran, service_->runOneJob());
+  ASSERT_TRUE(ran);
+  ASSERT_EQ(calls, 2);
+  EXPECT_EQ(store_->getSnapshot(second.id)->state, SnapshotState::kError);
+  EXPECT_EQ(store_->getSnapshot(first.id)->state, SnapshotState::kActive);
+  EXPECT_TRUE(builder_.removed.empty()) << "untagged under the job making it active";
   ASSERT_OK_AND_ASSIGN(auto found, builder_.findBuilt(first.build_info->snapshot_ref));
   EXPECT_TRUE(found.has_value());
 }

@@ -55,11 +55,23 @@ class FakeBuilder final : public SnapshotBuilder {
   int gc_busy = 0;  // how many collectGarbage calls answer Unavailable first
   int recovers = 0;
 
+  //! Runs right after findBuilt() looked (outside `mu`): what another thread could do between
+  //! the service's check and its use of the answer.
+  std::function<void(const std::string& ref)> after_find;
+
   Result<std::optional<BuiltImage>> findBuilt(const std::string& ref) override {
+    std::optional<BuiltImage> out;
+    {
+      std::lock_guard lock(mu);
+      auto it = built.find(ref);
+      if (it != built.end()) out = it->second;
+    }
+    if (after_find) after_find(ref);
+    return out;
+  }
+  bool has(const std::string& ref) {
     std::lock_guard lock(mu);
-    auto it = built.find(ref);
-    if (it == built.end()) return std::optional<BuiltImage>();
-    return std::optional<BuiltImage>(it->second);
+    return built.count(ref) > 0;
   }
   Result<BuiltImage> build(const SnapshotBuildJob& job, build::LogSink& log) override {
     {
@@ -353,6 +365,13 @@ TEST_F(SnapshotServiceTest, DedupOfAnOversizedImageIs400) {
   makeService();
   std::string ref = buildSnapshotRef("FROM big\n", {});
   builder_.built[ref] = BuiltImage{kDigest, 3ull << 30, {}};
+  // Reusable: a snapshot of it (another organization's) is active, so it passed validation.
+  meta::Snapshot other;
+  other.organization_id = org_b_;
+  other.name = "big-elsewhere";
+  other.state = SnapshotState::kActive;
+  other.ref = "cairn.local/daytona/" + ref;
+  ASSERT_OK(store_->createSnapshot(other).status());
   auto r = service_->create(fullCaller(org_a_), buildRequest("big", "FROM big\n"));
   EXPECT_THAT(r.status(), StatusIs(StatusCode::kInvalidArgument,
                                    "Snapshot size (3.00GB) exceeds maximum allowed size of 0.5GB"));
@@ -582,6 +601,82 @@ TEST_F(SnapshotServiceTest, ImageSharedByAnotherSnapshotIsKept) {
   ASSERT_OK(service_->runMaintenance());
   EXPECT_TRUE(builder_.removed.empty());
   EXPECT_EQ(stateOf(b.id), SnapshotState::kActive);
+}
+
+// Create vs. removal: while a create reuses a built image (findBuilt, then the insert), the
+// last snapshot using that image is deleted and the maintenance pass collects it. The image
+// must stay: the new snapshot is (or becomes) active on it.
+TEST_F(SnapshotServiceTest, ACreateReusingAnImageKeepsItWhileItsLastUserIsCollected) {
+  const std::string dockerfile = "FROM alpine:3.19\nRUN echo shared\n";
+  auto first = createOk(buildRequest("first", dockerfile));
+  ASSERT_OK(service_->runOneJob().status());
+  ASSERT_EQ(stateOf(first.id), SnapshotState::kActive);
+  const std::string tag = first.build_info->snapshot_ref;
+  int interleaved = 0;
+  builder_.after_find = [&](const std::string& ref) {
+    if (ref != tag || interleaved++ > 0) return;
+    EXPECT_OK(service_->remove(fullCaller(org_a_), first.id));
+    EXPECT_OK(service_->runMaintenance());
+  };
+  auto second = createOk(buildRequest("second", dockerfile));
+  builder_.after_find = nullptr;
+  ASSERT_EQ(interleaved, 1);
+  EXPECT_TRUE(builder_.has(tag)) << "the image was removed under a create reusing it";
+  // Whether the create made it active at once or queued it, it ends active on the image.
+  for (int i = 0; i < 3 && stateOf(second.id) != SnapshotState::kActive; ++i)
+    ASSERT_OK(service_->runOneJob().status());
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_EQ(stateOf(second.id), SnapshotState::kActive);
+  EXPECT_TRUE(builder_.has(tag));
+  EXPECT_TRUE(builder_.removed.empty());
+  EXPECT_EQ(builder_.builds, 1);
+  // The deleted one is gone now that the image's new user carries the ref.
+  EXPECT_THAT(store_->getSnapshot(first.id).status(), StatusIs(StatusCode::kNotFound));
+}
+
+// The same race on the worker path: a pull job finds the image (same digest) already here and
+// makes its snapshot active from it, while the deleted snapshot that pulled it is collected.
+TEST_F(SnapshotServiceTest, APullJobReusingAnImageKeepsItWhileItsLastUserIsCollected) {
+  auto first = createOk(pullRequest("first"));
+  ASSERT_OK(service_->runOneJob().status());
+  ASSERT_EQ(stateOf(first.id), SnapshotState::kActive);
+  const std::string tag = "daytona-" + std::string(64, 'a') + ":daytona";
+  ASSERT_OK(service_->remove(fullCaller(org_a_), first.id));
+  auto second = createOk(pullRequest("second"));
+  int interleaved = 0;
+  builder_.after_find = [&](const std::string& ref) {
+    if (ref == tag && interleaved++ == 0) {
+      EXPECT_OK(service_->runMaintenance());
+    }
+  };
+  ASSERT_OK_AND_ASSIGN(bool ran, service_->runOneJob());
+  builder_.after_find = nullptr;
+  ASSERT_TRUE(ran);
+  ASSERT_EQ(interleaved, 1);
+  ASSERT_OK_AND_ASSIGN(auto done, store_->getSnapshot(second.id));
+  EXPECT_EQ(done.state, SnapshotState::kActive);
+  EXPECT_EQ(done.ref, "cairn.local/daytona/" + tag);
+  EXPECT_TRUE(builder_.has(tag)) << "the image was removed under a pull reusing it";
+  EXPECT_EQ(builder_.pulls, 1);  // reused, not downloaded again
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_THAT(store_->getSnapshot(first.id).status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_TRUE(builder_.has(tag));
+  EXPECT_TRUE(builder_.removed.empty());
+}
+
+// Without a race the collector still removes an image nobody uses once the pins are gone.
+TEST_F(SnapshotServiceTest, AnImageNobodyUsesIsStillCollectedAfterAReuseEnded) {
+  const std::string dockerfile = "FROM alpine:3.19\nRUN echo once\n";
+  auto first = createOk(buildRequest("first", dockerfile));
+  ASSERT_OK(service_->runOneJob().status());
+  auto second = createOk(buildRequest("second", dockerfile));
+  ASSERT_EQ(second.state, SnapshotState::kActive);  // dedup from an active snapshot
+  ASSERT_OK(service_->remove(fullCaller(org_a_), first.id));
+  ASSERT_OK(service_->remove(fullCaller(org_a_), second.id));
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_THAT(builder_.removed, ::testing::Contains(first.build_info->snapshot_ref));
+  EXPECT_FALSE(builder_.has(first.build_info->snapshot_ref));
+  EXPECT_THAT(store_->getSnapshot(second.id).status(), StatusIs(StatusCode::kNotFound));
 }
 
 TEST_F(SnapshotServiceTest, GeneralSnapshotsAreVisibleButCannotBeDeleted) {
