@@ -53,7 +53,8 @@ using dockerfile::EnvMap;
 struct LayerRef {
   Digest chain_id;
   Digest diff_id;
-  std::optional<oci::Descriptor> blob;  //!< known blob (base image layers)
+  std::optional<oci::Descriptor> blob;  //!< known blob (base image layers, exported at commit)
+  bool exported_at_commit = false;      //!< `blob` was made from this layer's dir by a build
 };
 
 //! What a stage has built so far.
@@ -435,7 +436,7 @@ struct Builder::Run {
             b.options_.layers->importBlob(*b.options_.blobs, layer.digest, parent, diff));
         chain = info.chain_id;
       }
-      s.layers.push_back({chain, diff, layer});
+      s.layers.push_back({chain, diff, layer, false});
       parent = chain;
     }
     if (auto created = parseRfc3339(s.config.created); created.ok()) s.last_created = *created;
@@ -487,6 +488,8 @@ struct Builder::Run {
     if (s.exports_layers) {
       CAIRN_ASSIGN_OR_RETURN(auto exported, exportUpper(upper));
       auto& [report, enc] = exported;
+      // Recorded at once: the cache index's exported blobs are roots for the store's GC.
+      (void)b.cache_->putExported(enc.diff_id, {enc.digest, enc.size, enc.media_type});
       std::uint64_t bytes = report.bytes;
       CAIRN_ASSIGN_OR_RETURN(
           info, b.options_.layers->getOrCreate(
@@ -503,11 +506,10 @@ struct Builder::Run {
       d.digest = enc.digest;
       d.size = static_cast<std::int64_t>(enc.size);
       blob = d;
-      (void)b.cache_->putExported(enc.diff_id, {enc.digest, enc.size, enc.media_type});
     } else {
       CAIRN_ASSIGN_OR_RETURN(info, b.options_.layers->adoptDir(topChain(s), upper));
     }
-    s.layers.push_back({info.chain_id, info.diff_id, blob});
+    s.layers.push_back({info.chain_id, info.diff_id, blob, blob.has_value()});
     s.key = key;
     if (!req.no_cache) {
       CAIRN_RETURN_IF_ERROR(b.cache_->put(key, {info.chain_id, info.diff_id, info.size}));
@@ -544,7 +546,7 @@ struct Builder::Run {
       (void)b.cache_->remove(key);
       return false;
     }
-    s.layers.push_back({entry->chain_id, entry->diff_id, std::nullopt});
+    s.layers.push_back({entry->chain_id, entry->diff_id, std::nullopt, false});
     s.key = key;
     progress.cached(v);
     s.last_step_cached = true;
@@ -1642,6 +1644,10 @@ struct Builder::Run {
     std::uint64_t size = 0;
     for (auto& layer : s.layers) {
       s.config.diff_ids.push_back(layer.diff_id);
+      // A blob made at commit that is gone by now (removed by a store GC that did not see the
+      // build) is made again from the layer's dir below.
+      if (layer.exported_at_commit && layer.blob && !b.options_.blobs->exists(layer.blob->digest))
+        layer.blob.reset();
       if (!layer.blob) {
         auto known = b.cache_->exported(layer.diff_id);
         if (known.ok() && *known && b.options_.blobs->info((*known)->digest).ok()) {

@@ -828,6 +828,8 @@ class InterceptingBlobStore final : public store::BlobStore {
  public:
   explicit InterceptingBlobStore(store::BlobStore* inner) : inner_(inner) {}
   std::function<Status()> on_write;  //!< called on every write; non-OK fails it
+  std::function<void()> on_writer;   //!< called when a writer is opened
+  std::vector<Digest> committed;     //!< what writers committed, in order
 
   Result<store::BlobInfo> info(const Digest& d) const override { return inner_->info(d); }
   Result<std::unique_ptr<store::BlobReadStream>> openRead(const Digest& d) const override {
@@ -838,6 +840,7 @@ class InterceptingBlobStore final : public store::BlobStore {
   }
   Status remove(const Digest& d) override { return inner_->remove(d); }
   Result<std::unique_ptr<store::BlobWriter>> writer() override {
+    if (on_writer) on_writer();
     CAIRN_ASSIGN_OR_RETURN(auto w, inner_->writer());
     return std::unique_ptr<store::BlobWriter>(new Writer(std::move(w), this));
   }
@@ -854,7 +857,9 @@ class InterceptingBlobStore final : public store::BlobStore {
     std::uint64_t offset() const override { return inner_->offset(); }
     Result<store::BlobInfo> commit(std::optional<std::uint64_t> size,
                                    std::optional<Digest> digest) override {
-      return inner_->commit(size, digest);
+      auto info = inner_->commit(size, digest);
+      if (info.ok()) store_->committed.push_back(info->digest);
+      return info;
     }
     void abort() override { inner_->abort(); }
 
@@ -1043,6 +1048,31 @@ TEST_F(InterruptedExportTest, WriteErrorDuringALayerExportFailsTheStepAndAbortsI
                                 HasSubstr("export the layer"))));
   EXPECT_THAT(log(), HasSubstr("ERROR: "));
   expectNothingLeft(before, threads);
+}
+
+TEST_F(InterruptedExportTest, ABlobRemovedAfterItsCommitIsMadeAgainAtTheEnd) {
+  // A store GC that did not see the build removes the first step's blob while the second step
+  // is exported: the image must still be complete, with the same layer digest.
+  write("a.txt", "A\n");
+  int writers = 0;
+  intercept_->on_writer = [&] {
+    if (++writers == 2) {
+      ASSERT_EQ(intercept_->committed.size(), 1u);
+      ASSERT_OK(blobs_->remove(intercept_->committed[0]));
+    }
+  };
+  ASSERT_OK_AND_ASSIGN(BuildResult r,
+                       build("FROM busybox:test\nCOPY a.txt /a.txt\nCOPY big.bin /big.bin\n"));
+  // Two layers at commit, the removed one again at the end, the config and the manifest.
+  EXPECT_EQ(writers, 5);
+  ASSERT_GE(intercept_->committed.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage image, oci::loadImage(*blobs_, r.manifest));
+  ASSERT_EQ(image.manifest.layers.size(), 3u);
+  EXPECT_EQ(image.manifest.layers[1].digest, intercept_->committed[0]);  // the same bytes again
+  EXPECT_TRUE(blobs_->exists(intercept_->committed[0]));
+  fs::path root = unpack(r);
+  EXPECT_EQ(*readFile(root / "a.txt"), "A\n");
+  EXPECT_EQ(*readFile(root / "big.bin"), *readFile(ctx_ / "big.bin"));
 }
 
 }  // namespace
