@@ -135,6 +135,35 @@ class LogStream {
   std::thread thread_;
 };
 
+// The whole build log in one request (follow=false), for a build that ended between two polls:
+// the TS SDK starts its stream only once it sees a state other than pending, so such a build
+// shows no log at all there (the C++ SDK may do better, spec §0). Best effort, as the TS SDK
+// would not have asked: an unreachable endpoint or a non-2xx answer (whose body is an error, not
+// log text) gives nothing. Only the create's deadline running out is an error.
+std::string fetchWholeLog(const SnapshotsApi& api, const std::string& snapshot_id,
+                          const sdk::Deadline& deadline) {
+  std::string url;
+  try {
+    url = api.getSnapshotBuildLogsUrl(snapshot_id, deadline.remaining());
+  } catch (const DaytonaConnectionTimeoutError&) {
+    throw;
+  } catch (const DaytonaError&) {
+    return {};
+  }
+  const ApiConnection& c = api.connection();
+  sdk::HttpRequest req;
+  req.url = url + "?follow=false";
+  req.headers = c.headers;
+  req.timeout = deadline.isSet() ? deadline.remaining() : c.defaultTimeout;
+  Result<sdk::HttpResponse> r = c.http->send(req);
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kDeadlineExceeded) sdk::throwTransportError(r.status());
+    return {};
+  }
+  if (r->status < 200 || r->status >= 300) return {};
+  return std::move(r->body);
+}
+
 std::string formatSeconds(double seconds) {
   std::ostringstream out;
   out << seconds;
@@ -209,6 +238,9 @@ Snapshot SnapshotService::create(CreateSnapshotParams params, const CreateOption
       std::string url = api_.getSnapshotBuildLogsUrl(snap.id, deadline.remaining());
       stream = std::make_unique<LogStream>(api_, std::move(url), *sink, deadline, log_drain_idle_);
     };
+    // Whether the POST answered a state before the end: only then did a build run meanwhile
+    // (a snapshot active at once was deduplicated and has no log to show).
+    const bool built_meanwhile = build && !snap.state.isTerminal();
     if (sink) {
       announce();
       if (build && !(snap.state == SnapshotState::Kind::kPending) && !snap.state.isTerminal()) {
@@ -232,6 +264,12 @@ Snapshot SnapshotService::create(CreateSnapshotParams params, const CreateOption
         stream->markTerminal();
         stream->wait();
         if (stream->cutByDeadline()) throw timedOut();
+      } else if (built_meanwhile) {
+        // The build went from pending to its end within one poll: no stream was started, so
+        // the log is fetched once and delivered where the stream's lines would have been.
+        std::string text = fetchWholeLog(api_, snap.id, deadline);
+        std::string_view trimmed = trimRightSpace(text);
+        if (!trimmed.empty()) sink->emit(trimmed);
       }
       if (snap.state == SnapshotState::Kind::kActive) {
         sink->emit("Created snapshot " + snap.name + " (active)");

@@ -144,6 +144,63 @@ TEST_F(SnapshotServiceTest, WithoutOnLogsThereIsNoStream) {
   EXPECT_TRUE(fake_.requests("GET", "/logs/").empty());
 }
 
+// A build that goes from pending to active between two polls never shows a state that starts
+// the stream (the TS SDK then shows no log); the C++ SDK fetches the log once instead (§0).
+TEST_F(SnapshotServiceTest, ABuildThatEndsWithinOnePollStillShowsItsLog) {
+  fake_.setStateScript({"pending", "active"});
+  fake_.setLogChunks({"#1 [1/1] FROM alpine:3.19\n", "#1 DONE 0.1s\n\n"});
+  Snapshot s = daytona_.snapshot.create({.name = "quick", .image = Image::base("alpine:3.19")},
+                                        collecting());
+  EXPECT_EQ(s.state.str(), "active");
+  EXPECT_THAT(logs(), ElementsAre("Creating snapshot quick (pending)",
+                                  "#1 [1/1] FROM alpine:3.19\n#1 DONE 0.1s",
+                                  "Created snapshot quick (active)"));
+  auto fetches = fake_.requests("GET", "/logs/");
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_EQ(fetches[0].query, "follow=false");
+  EXPECT_EQ(fetches[0].headers["authorization"], "Bearer test-api-key");
+  EXPECT_EQ(fake_.requests("GET", "/api/snapshots/" + s.id + "/build-logs-url").size(), 1u);
+}
+
+TEST_F(SnapshotServiceTest, AFailedBuildThatEndsWithinOnePollShowsItsLogBeforeTheError) {
+  fake_.setStateScript({"pending", "error"});
+  fake_.setErrorReason("RUN false: exit code 1");
+  fake_.setLogChunks({"#2 [2/2] RUN false\n", "ERROR: exit code 1\n"});
+  EXPECT_THROW(daytona_.snapshot.create({.name = "quickfail", .image = Image::base("alpine:3.19")},
+                                        collecting()),
+               DaytonaError);
+  EXPECT_THAT(logs(), ElementsAre("Creating snapshot quickfail (pending)",
+                                  "#2 [2/2] RUN false\nERROR: exit code 1"));
+}
+
+// What stays as in the TS SDK: no log request for a snapshot active in the POST's answer
+// (deduplicated: nothing was built), for a pull, or without onLogs.
+TEST_F(SnapshotServiceTest, NoLogIsFetchedWhenNothingWasBuiltOrNobodyListens) {
+  fake_.setLogChunks({"#1 should not be seen\n"});
+  fake_.setStateScript({"active"});
+  daytona_.snapshot.create({.name = "dedup", .image = Image::base("alpine:3.19")}, collecting());
+  EXPECT_THAT(logs(),
+              ElementsAre("Creating snapshot dedup (active)", "Created snapshot dedup (active)"));
+  fake_.setStateScript({"pending", "active"});
+  daytona_.snapshot.create({.name = "pulled", .image = std::string("alpine:3.19")}, collecting());
+  daytona_.snapshot.create({.name = "silent", .image = Image::base("alpine:3.19")});
+  EXPECT_TRUE(fake_.requests("GET", "/logs/").empty());
+  for (const auto& r : fake_.requests("GET", "/api/snapshots/"))
+    EXPECT_FALSE(r.path.ends_with("/build-logs-url")) << r.path;
+}
+
+// The fetch is best effort: a log endpoint that cannot be reached leaves the log out and the
+// create still succeeds (the TS SDK would not have asked).
+TEST_F(SnapshotServiceTest, AnUnreachableLogAfterAQuickBuildIsLeftOut) {
+  fake_.setStateScript({"pending", "active"});
+  fake_.setLogsUrl("http://127.0.0.1:1/logs");
+  Snapshot s = daytona_.snapshot.create({.name = "nolog", .image = Image::base("alpine:3.19")},
+                                        collecting());
+  EXPECT_EQ(s.state.str(), "active");
+  EXPECT_THAT(logs(),
+              ElementsAre("Creating snapshot nolog (pending)", "Created snapshot nolog (active)"));
+}
+
 TEST_F(SnapshotServiceTest, LogStreamThatStaysOpenIsDrainedAndLeft) {
   fake_.setStateScript({"pending", "building", "active"});
   fake_.setCloseLogsWhenTerminal(false);  // the reference server's behaviour on failures

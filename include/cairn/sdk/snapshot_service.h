@@ -59,6 +59,10 @@ class SnapshotService {
   //! second until active / error / build_failed, the build log streamed to onLogs meanwhile.
   //! A snapshot ending in error or build_failed throws DaytonaError "Failed to create snapshot.
   //! Name: <name> Reason: <errorReason>".
+  //! Unlike the TS SDK, a build that ends within one poll interval (never seen in a state that
+  //! starts the stream) still shows its log: with onLogs set, it is fetched once (follow=false)
+  //! and delivered before "Created snapshot …" or the error (best effort: a failed fetch only
+  //! leaves it out). A snapshot active in the POST's answer has no build to show.
   Snapshot create(CreateSnapshotParams params, const CreateOptions& options = {});
 
   //! By id or name (names may contain '/', ':' and '@').
