@@ -291,6 +291,29 @@ class Uploads {
     return okStatus();
   }
 
+  // Removes uploads whose directory has not changed (no part added) since `before`: clients
+  // that died mid-upload never complete or abort them. Returns how many went.
+  Result<std::size_t> removeIdleSince(SystemTime before) {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (const auto& bucket : fs::directory_iterator(root_ / "buckets", ec)) {
+      std::error_code up_ec;
+      for (const auto& upload : fs::directory_iterator(bucket.path() / "uploads", up_ec)) {
+        if (!isUploadId(upload.path().filename().string())) continue;
+        struct stat st {};
+        if (::stat(upload.path().c_str(), &st) != 0) continue;
+        SystemTime changed = std::chrono::system_clock::from_time_t(st.st_mtime);
+        if (changed >= before) continue;
+        std::error_code rm_ec;
+        fs::remove_all(upload.path(), rm_ec);
+        if (rm_ec) return errnoStatus(rm_ec.value(), "remove upload " + upload.path().string());
+        ++removed;
+      }
+    }
+    if (ec) return errnoStatus(ec.value(), "list " + (root_ / "buckets").string());
+    return removed;
+  }
+
   // Creates <root>/tmp and <root>/buckets and drops leftovers of writes a crash interrupted.
   Status init() {
     std::error_code ec;
@@ -848,6 +871,10 @@ class BlobObjectStoreImpl final : public BlobObjectStore {
     return removed;
   }
 
+  Result<std::size_t> abortUploadsIdleSince(SystemTime before) override {
+    return uploads_.removeIdleSince(before);
+  }
+
   Status init() {
     CAIRN_RETURN_IF_ERROR(uploads_.init());
     fs::path db_path = root_ / "index.db";
@@ -1084,6 +1111,10 @@ ContextExpiry::~ContextExpiry() {
 
 Result<std::size_t> ContextExpiry::runOnce() {
   const Clock& clock = options_.clock != nullptr ? *options_.clock : RealClock::instance();
+  // Multipart uploads left by clients that died: idle for a whole ttl, they are dead too.
+  CAIRN_ASSIGN_OR_RETURN(std::size_t aborted,
+                         store_.abortUploadsIdleSince(clock.now() - options_.ttl));
+  if (aborted > 0) spdlog::info("object store: removed {} abandoned multipart upload(s)", aborted);
   CAIRN_ASSIGN_OR_RETURN(std::size_t n, expireBuildContexts(store_, meta_, options_.bucket,
                                                             clock.now() - options_.ttl));
   if (n > 0 && options_.after_expired) options_.after_expired();

@@ -4,8 +4,10 @@
 // roots.
 #include "cairn/api/object_store.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -591,6 +593,26 @@ TEST_F(BlobObjectStoreTest, ContextExpiryRunsTheGcOnlyWhenSomethingWent) {
   EXPECT_THAT(store_->head("daytona-volume-builds", "org/h/context.tar"),
               StatusIs(StatusCode::kNotFound));
   // Destruction stops the waiting thread at once (the test would hang otherwise).
+}
+
+TEST_F(BlobObjectStoreTest, AbandonedUploadsAreAbortedActiveOnesStay) {
+  ASSERT_OK_AND_ASSIGN(std::string dead, store_->createMultipart("bucket", "dead", {}));
+  ASSERT_OK(store_->uploadPart("bucket", "dead", dead, 1, "part").status());
+  ASSERT_OK_AND_ASSIGN(std::string live, store_->createMultipart("other-bucket", "live", {}));
+  // The dead one's staging directory last changed two days ago.
+  timespec old[2];
+  ::clock_gettime(CLOCK_REALTIME, &old[0]);
+  old[0].tv_sec -= 2 * 24 * 3600;
+  old[1] = old[0];
+  auto dir = dir_.path() / "objects" / "buckets" / "bucket" / "uploads" / dead;
+  ASSERT_EQ(::utimensat(AT_FDCWD, dir.c_str(), old, 0), 0);
+  ASSERT_OK_AND_ASSIGN(
+      std::size_t n,
+      store_->abortUploadsIdleSince(std::chrono::system_clock::now() - std::chrono::hours(24)));
+  EXPECT_EQ(n, 1u);
+  EXPECT_THAT(store_->listParts("bucket", "dead", dead), StatusIs(StatusCode::kNotFound));
+  ASSERT_OK(store_->uploadPart("other-bucket", "live", live, 1, "still going").status());
+  ASSERT_OK(store_->completeMultipart("other-bucket", "live", live, {1}).status());
 }
 
 TEST_F(BlobObjectStoreTest, ListModifiedBefore) {

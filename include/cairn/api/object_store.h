@@ -132,6 +132,9 @@ class BlobObjectStore : public ObjectStore, public service::BlobRootSet {
   virtual Result<std::vector<ObjectInfo>> expire(
       std::string_view bucket, SystemTime before,
       const std::function<bool(const ObjectInfo&)>& keep) = 0;
+  //! Aborts multipart uploads (any bucket) whose last part arrived before `before` (the staging
+  //! directory's mtime: real time, not the store's Clock). Returns how many.
+  virtual Result<std::size_t> abortUploadsIdleSince(SystemTime before) = 0;
 };
 
 //! Expires build contexts (`<orgId>/<hash>/context.tar`, spec §2.3) in `bucket` uploaded before
@@ -141,7 +144,8 @@ class BlobObjectStore : public ObjectStore, public service::BlobRootSet {
 Result<std::size_t> expireBuildContexts(BlobObjectStore& store, meta::MetaStore& meta,
                                         std::string_view bucket, SystemTime before);
 
-//! Expires build contexts older than `ttl` every `interval` on a thread of its own, and calls
+//! Expires build contexts older than `ttl` every `interval` on a thread of its own (and aborts
+//! multipart uploads idle that long), and calls
 //! `after_expired` (the blob GC, which frees the bodies) when a pass removed any. The thread
 //! stops, and is joined, on destruction.
 class ContextExpiry {
