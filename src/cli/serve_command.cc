@@ -42,6 +42,7 @@
 #include "cairn/runtime/executor.h"
 #include "cairn/service/engine_snapshot_builder.h"
 #include "cairn/service/snapshot_service.h"
+#include "cairn/service/store_gc.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
 
@@ -363,7 +364,18 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
     api::ContextExpiry::Options expiry;
     expiry.bucket = s3_options.buckets.front();
     expiry.ttl = std::chrono::hours(24) * config.context_ttl_days;
-    expiry.after_expired = [builder] { (void)builder->collectGarbage(); };
+    expiry.after_expired = [builder, &no_engine, &blobs, &catalog, object_roots] {
+      if (builder != &no_engine) {
+        (void)builder->collectGarbage();  // deferred while builds run; the next pass retries
+        return;
+      }
+      // Without an engine nothing builds or pulls, so no lock is needed to sweep directly.
+      service::StoreGcOptions gc;
+      gc.blobs = blobs.get();
+      gc.catalog = catalog.get();
+      gc.roots = {object_roots};
+      (void)service::collectStoreGarbage(gc);
+    };
     context_expiry = std::make_unique<api::ContextExpiry>(*object_roots, *store, expiry);
   }
 
