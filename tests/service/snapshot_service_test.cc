@@ -664,6 +664,36 @@ TEST_F(SnapshotServiceTest, APullJobReusingAnImageKeepsItWhileItsLastUserIsColle
   EXPECT_TRUE(builder_.removed.empty());
 }
 
+// The build job's variant: its snapshot's row carries the ref from create on, so the collector
+// already counts it as a user; the job's pin keeps it that way through the validation too.
+TEST_F(SnapshotServiceTest, ABuildJobReusingAnImageKeepsItWhileItsLastUserIsCollected) {
+  const std::string dockerfile = "FROM alpine:3.19\nRUN echo job\n";
+  auto first = createOk(buildRequest("first", dockerfile));
+  ASSERT_OK(service_->runOneJob().status());
+  const std::string tag = first.build_info->snapshot_ref;
+  ASSERT_OK(service_->remove(fullCaller(org_a_), first.id));
+  auto second = createOk(buildRequest("second", dockerfile));
+  EXPECT_EQ(second.state, SnapshotState::kPending);  // no active snapshot of it any more
+  int interleaved = 0;
+  builder_.after_find = [&](const std::string& ref) {
+    if (ref == tag && interleaved++ == 0) {
+      EXPECT_OK(service_->runMaintenance());
+    }
+  };
+  ASSERT_OK_AND_ASSIGN(bool ran, service_->runOneJob());
+  builder_.after_find = nullptr;
+  ASSERT_TRUE(ran);
+  ASSERT_EQ(interleaved, 1);
+  EXPECT_EQ(stateOf(second.id), SnapshotState::kActive);
+  EXPECT_TRUE(builder_.has(tag));
+  EXPECT_EQ(builder_.builds, 1);  // reused, not built again
+  // The pass during the job deferred the deleted row (its image was pinned); the next one ends it.
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_THAT(store_->getSnapshot(first.id).status(), StatusIs(StatusCode::kNotFound));
+  EXPECT_TRUE(builder_.has(tag));
+  EXPECT_TRUE(builder_.removed.empty());
+}
+
 // Without a race the collector still removes an image nobody uses once the pins are gone.
 TEST_F(SnapshotServiceTest, AnImageNobodyUsesIsStillCollectedAfterAReuseEnded) {
   const std::string dockerfile = "FROM alpine:3.19\nRUN echo once\n";
