@@ -10,6 +10,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <set>
@@ -31,6 +32,7 @@ using meta::SnapshotState;
 constexpr std::string_view kBuildJob = "build";
 constexpr std::string_view kPullJob = "pull";
 constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;
+constexpr long kTempLockGraceSeconds = 60;
 
 Status accessDenied() {
   return permissionDenied("Access denied");
@@ -833,7 +835,17 @@ struct SnapshotService::Impl {
       std::string id = temp ? std::string() : path.stem().string();
       if (!temp && id == options.worker_id) continue;
       UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-      if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
+      if (!fd.valid()) continue;
+      if (temp) {
+        // lockWorker() creates its file under a dot name and flocks it a moment later: in that
+        // window it is unlocked, so only a leftover older than a minute is a dead process's
+        // (removing a fresh one made a starting sibling fail its rename).
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0 || ::time(nullptr) - st.st_mtime < kTempLockGraceSeconds) {
+          continue;
+        }
+      }
+      if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
       if (!temp) {
         meta::JobFilter f;
         f.states = {meta::JobState::kRunning};

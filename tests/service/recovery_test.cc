@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -207,6 +209,20 @@ TEST_F(RecoveryTest, ALiveWorkersJobIsLeftAlone) {
   service_->stop();
   ASSERT_OK_AND_ASSIGN(auto snapshot, store_->getSnapshot(s.id));
   EXPECT_EQ(snapshot.state, SnapshotState::kBuilding);
+}
+
+TEST_F(RecoveryTest, AFreshTempLockIsLeftForItsStartingProcessAndAnOldOneIsSwept) {
+  // A process between creating its dot-named lock file and locking it: not dead.
+  fs::create_directories(workers());
+  const fs::path temp = workers() / ".worker-starting.lock.0123";
+  ASSERT_OK(writeFileDurable(temp, ""));
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_TRUE(fs::exists(temp));
+  // Left behind long ago by a process that died there: removed.
+  struct timespec old_times[2] = {{::time(nullptr) - 600, 0}, {::time(nullptr) - 600, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, temp.c_str(), old_times, 0), 0);
+  ASSERT_OK(service_->runMaintenance());
+  EXPECT_FALSE(fs::exists(temp));
 }
 
 TEST_F(RecoveryTest, TwoServicesCannotRunAsTheSameWorker) {
