@@ -29,13 +29,8 @@
 #include <vector>
 
 #include "../cli/run_cairn.h"
-#include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
-#include "cairn/layer/compression.h"
-#include "cairn/oci/catalog.h"
-#include "cairn/oci/image.h"
-#include "cairn/store/layer_store.h"
-#include "cairn/store/local_blob_store.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 #include "test_client.h"
 
@@ -167,49 +162,6 @@ Result<std::pair<Child, std::string>> startRegistry(const fs::path& dir, const f
   return unavailable("docker-registry did not start on 127.0.0.1 (5 ports tried)");
 }
 
-//! Tags a one-layer image made of `rootfs` in the local store under `data`.
-Status tagImage(const fs::path& data, const std::string& name, const fs::path& rootfs,
-                const oci::ContainerConfig& container) {
-  CAIRN_ASSIGN_OR_RETURN(auto blobs, store::LocalBlobStore::open(data));
-  CAIRN_ASSIGN_OR_RETURN(auto catalog, oci::ImageCatalog::open(data));
-  CAIRN_ASSIGN_OR_RETURN(layer::EncodedLayer layer,
-                         store::exportDirToBlob(rootfs, *blobs, layer::Compression::kGzip));
-  oci::ImageConfig config;
-  config.architecture = oci::Platform::host().architecture;
-  config.os = "linux";
-  config.config = container;
-  config.diff_ids = {layer.diff_id};
-  std::string config_json = oci::toJson(config).dump();
-  CAIRN_ASSIGN_OR_RETURN(auto config_blob, store::writeBlob(*blobs, config_json));
-  oci::Manifest m;
-  m.config.media_type = std::string(oci::kMediaTypeOciConfig);
-  m.config.digest = config_blob.digest;
-  m.config.size = static_cast<std::int64_t>(config_json.size());
-  oci::Descriptor ld;
-  ld.media_type = layer.media_type;
-  ld.digest = layer.digest;
-  ld.size = static_cast<std::int64_t>(layer.size);
-  m.layers = {ld};
-  std::string manifest_json = oci::toJson(m).dump();
-  CAIRN_ASSIGN_OR_RETURN(auto manifest_blob, store::writeBlob(*blobs, manifest_json));
-  oci::Descriptor md;
-  md.media_type = std::string(oci::kMediaTypeOciManifest);
-  md.digest = manifest_blob.digest;
-  md.size = static_cast<std::int64_t>(manifest_json.size());
-  return catalog->tag(name, md);
-}
-
-//! busybox-static with the applets the script's RUN steps use.
-Status makeRootfs(const fs::path& root) {
-  CAIRN_RETURN_IF_ERROR(runtime::testing::makeBusyboxRootfs(root));
-  std::error_code ec;
-  for (const char* applet : {"sha256sum"}) {
-    fs::create_symlink("busybox", root / "bin" / applet, ec);
-    if (ec) return internalError("symlink " + std::string(applet) + ": " + ec.message());
-  }
-  return okStatus();
-}
-
 //! The value of one series line ("name{labels} value") in a /metrics body; NaN if absent.
 double seriesValue(const std::string& text, const std::string& series) {
   std::size_t at = 0;
@@ -233,27 +185,34 @@ TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
   }
   ASSERT_TRUE(fs::is_directory(kNodeModules + "/@daytonaio/sdk"))
       << kNodeModules << " lacks @daytonaio/sdk: run scripts/install-deps (npm ci in tests/node)";
-  ASSERT_NE(runtime::testing::busyboxPath(), nullptr) << "busybox-static is not installed";
+  ASSERT_NE(::cairn::testing::busyboxPath(), nullptr) << "busybox-static is not installed";
   ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("cairn-compat"));
   const fs::path client = tmp.path() / "client";
   const fs::path server = tmp.path() / "server";
   fs::create_directories(tmp.path() / "registry");
 
-  // The images: a base for the Image's FROM, and a different one (own layer) to pull.
-  fs::path base_root = tmp.path() / "base-rootfs";
-  ASSERT_OK(makeRootfs(base_root));
-  oci::ContainerConfig base_config;
-  base_config.env = {"PATH=/bin"};
-  base_config.cmd = std::vector<std::string>{"sh"};
-  ASSERT_OK(tagImage(client, "busybox-base:1", base_root, base_config));
-  fs::path pull_root = tmp.path() / "pull-rootfs";
-  ASSERT_OK(makeRootfs(pull_root));
-  ASSERT_OK(writeFileDurable(pull_root / "etc/pulled", "from the loopback registry\n"));
+  // The images: a base for the Image's FROM, and a different one (own layer) to pull; busybox
+  // with the applets the script's RUN steps use, gzip layers.
+  ASSERT_OK(::cairn::testing::storeBusyboxImage(client, tmp.path() / "base-rootfs",
+                                                {.name = "busybox-base:1",
+                                                 .extra_applets = {"sha256sum"},
+                                                 .compression = layer::Compression::kGzip})
+                .status());
   oci::ContainerConfig pull_config;
   pull_config.env = {"PATH=/bin"};
   pull_config.entrypoint = std::vector<std::string>{"/bin/sleep"};
   pull_config.cmd = std::vector<std::string>{"3600"};
-  ASSERT_OK(tagImage(client, "pullme:1", pull_root, pull_config));
+  ASSERT_OK(::cairn::testing::storeBusyboxImage(
+                client, tmp.path() / "pull-rootfs",
+                {.name = "pullme:1",
+                 .container = pull_config,
+                 .extra_applets = {"sha256sum"},
+                 .compression = layer::Compression::kGzip,
+                 .customize =
+                     [](const fs::path& root) {
+                       return writeFileDurable(root / "etc/pulled", "from the loopback registry\n");
+                     }})
+                .status());
 
   ASSERT_OK_AND_ASSIGN(auto registry, startRegistry(tmp.path() / "registry", tmp.path()));
   const std::string pull_ref = registry.second + "/compat/busybox:1";

@@ -20,12 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
-#include "cairn/oci/catalog.h"
-#include "cairn/store/layer_store.h"
-#include "cairn/store/local_blob_store.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 #include "run_cairn.h"
 
@@ -124,41 +121,12 @@ class QuickstartTest : public ::testing::Test {
   // A one-layer busybox image (with the date and uname applets the Image's RUN step uses) in the
   // server's local store, under kBase.
   void storeBusyboxBase() {
-    ASSERT_OK_AND_ASSIGN(auto blobs, cairn::store::LocalBlobStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(auto catalog, cairn::oci::ImageCatalog::open(data_));
-    fs::path root = tmp_->path() / "busybox";
-    ASSERT_OK(cairn::runtime::testing::makeBusyboxRootfs(root));
-    for (const char* applet : {"date", "uname"}) {
-      std::error_code ec;
-      fs::create_symlink("busybox", root / "bin" / applet, ec);
-      ASSERT_FALSE(ec) << applet << ": " << ec.message();
-    }
-    ASSERT_OK_AND_ASSIGN(
-        auto layer, cairn::store::exportDirToBlob(root, *blobs, cairn::layer::Compression::kZstd));
-    cairn::oci::ImageConfig config;
-    config.architecture = "amd64";
-    config.os = "linux";
-    config.config = cairn::oci::ContainerConfig{};
-    config.config->env = {"PATH=/bin"};
-    config.diff_ids = {layer.diff_id};
-    std::string config_json = cairn::oci::toJson(config).dump();
-    ASSERT_OK_AND_ASSIGN(auto config_blob, cairn::store::writeBlob(*blobs, config_json));
-    cairn::oci::Manifest m;
-    m.config.media_type = std::string(cairn::oci::kMediaTypeOciConfig);
-    m.config.digest = config_blob.digest;
-    m.config.size = static_cast<std::int64_t>(config_json.size());
-    cairn::oci::Descriptor ld;
-    ld.media_type = layer.media_type;
-    ld.digest = layer.digest;
-    ld.size = static_cast<std::int64_t>(layer.size);
-    m.layers = {ld};
-    std::string manifest_json = cairn::oci::toJson(m).dump();
-    ASSERT_OK_AND_ASSIGN(auto manifest_blob, cairn::store::writeBlob(*blobs, manifest_json));
-    cairn::oci::Descriptor md;
-    md.media_type = std::string(cairn::oci::kMediaTypeOciManifest);
-    md.digest = manifest_blob.digest;
-    md.size = static_cast<std::int64_t>(manifest_json.size());
-    ASSERT_OK(catalog->tag(kBase, md));
+    cairn::oci::ContainerConfig container;
+    container.env = {"PATH=/bin"};
+    ASSERT_OK(cairn::testing::storeBusyboxImage(
+                  data_, tmp_->path() / "busybox",
+                  {.name = kBase, .container = container, .extra_applets = {"date", "uname"}})
+                  .status());
   }
 
   std::map<std::string, std::string> apiEnv() const {

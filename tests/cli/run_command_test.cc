@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
 #include "cairn/layer/chain_id.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 #include "run_cairn.h"
 
@@ -35,7 +35,7 @@ class CliRunTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(blobs_, cairn::store::LocalBlobStore::open(data_));
     ASSERT_OK_AND_ASSIGN(catalog_, cairn::oci::ImageCatalog::open(data_));
     fs::path root = tmp_->path() / "busybox";
-    ASSERT_OK(cairn::runtime::testing::makeBusyboxRootfs(root));
+    ASSERT_OK(cairn::testing::makeBusyboxRootfs(root));
     fs::create_directories(root / "home/app");
     ::chown((root / "home/app").c_str(), 1000, 1000);
     ASSERT_OK_AND_ASSIGN(
@@ -44,29 +44,9 @@ class CliRunTest : public ::testing::Test {
 
   // Tags a one-layer busybox image with this container config as `name`.
   void addImage(const std::string& name, const cairn::oci::ContainerConfig& container) {
-    cairn::oci::ImageConfig config;
-    config.architecture = "amd64";
-    config.os = "linux";
-    config.config = container;
-    config.diff_ids = {layer_.diff_id};
-    std::string config_json = cairn::oci::toJson(config).dump();
-    ASSERT_OK_AND_ASSIGN(auto config_blob, cairn::store::writeBlob(*blobs_, config_json));
-    cairn::oci::Manifest m;
-    m.config.media_type = std::string(cairn::oci::kMediaTypeOciConfig);
-    m.config.digest = config_blob.digest;
-    m.config.size = static_cast<std::int64_t>(config_json.size());
-    cairn::oci::Descriptor ld;
-    ld.media_type = layer_.media_type;
-    ld.digest = layer_.digest;
-    ld.size = static_cast<std::int64_t>(layer_.size);
-    m.layers = {ld};
-    std::string mj = cairn::oci::toJson(m).dump();
-    ASSERT_OK_AND_ASSIGN(auto mb, cairn::store::writeBlob(*blobs_, mj));
-    cairn::oci::Descriptor md;
-    md.media_type = std::string(cairn::oci::kMediaTypeOciManifest);
-    md.digest = mb.digest;
-    md.size = static_cast<std::int64_t>(mj.size());
-    ASSERT_OK(catalog_->tag(name, md));
+    ASSERT_OK_AND_ASSIGN(auto image,
+                         cairn::testing::writeOneLayerImage(*blobs_, layer_, container));
+    ASSERT_OK(catalog_->tag(name, image.manifest));
   }
 
   static cairn::oci::ContainerConfig greeter() {
@@ -168,7 +148,7 @@ TEST_F(CliRunTest, ImageWithoutCommandNeedsOne) {
 
 TEST_F(CliRunTest, RootfsStillWorks) {
   fs::path root = tmp_->path() / "plain";
-  ASSERT_OK(cairn::runtime::testing::makeBusyboxRootfs(root));
+  ASSERT_OK(cairn::testing::makeBusyboxRootfs(root));
   auto r = run({"--rootfs", root.string(), "--", "/bin/echo", "from rootfs"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "from rootfs\n");

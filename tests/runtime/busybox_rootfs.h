@@ -1,47 +1,13 @@
-// A tiny root filesystem made of busybox-static, for runtime tests: made in a few
-// milliseconds, with /etc/passwd and /etc/group holding root and an "app" user.
+// Moved to tests/testing/cairn/testing/busybox_rootfs.h (cairn::testing). These names stay
+// only for tests/build/builder_test.cc, which another change is editing; drop this file once it
+// includes the shared header.
 #pragma once
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
-#include <string>
-
-#include "cairn/common/status.h"
+#include "cairn/testing/busybox_rootfs.h"
 
 namespace cairn::runtime::testing {
 
-inline const char* busyboxPath() {
-  for (const char* p : {"/bin/busybox", "/usr/bin/busybox"})
-    if (access(p, X_OK) == 0) return p;
-  return nullptr;
-}
-
-//! Creates bin/ (busybox + applet symlinks) and etc/ under `root`. No /proc, /dev, /sys: the
-//! runtime must create mount points itself.
-inline Status makeBusyboxRootfs(const std::filesystem::path& root) {
-  namespace fs = std::filesystem;
-  const char* busybox = busyboxPath();
-  if (busybox == nullptr) return notFound("busybox-static is not installed");
-  std::error_code ec;
-  fs::create_directories(root / "bin", ec);
-  fs::create_directories(root / "etc", ec);
-  fs::create_directories(root / "tmp", ec);
-  fs::permissions(root / "tmp", fs::perms::all | fs::perms::sticky_bit, ec);
-  fs::copy_file(busybox, root / "bin/busybox", fs::copy_options::overwrite_existing, ec);
-  if (ec) return internalError("copy busybox: " + ec.message());
-  for (const char* applet :
-       {"sh",   "echo", "cat",  "ls",  "sleep",    "true",  "false", "id",     "wget", "nc",
-        "head", "dd",   "yes",  "seq", "hostname", "mkdir", "touch", "rm",     "stat", "env",
-        "pwd",  "ps",   "kill", "ip",  "grep",     "wc",    "test",  "printf", "mount"}) {
-    fs::create_symlink("busybox", root / "bin" / applet, ec);
-    if (ec && ec != std::errc::file_exists) return internalError("symlink: " + ec.message());
-  }
-  std::ofstream(root / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n"
-                                        "app:x:1000:1000:app:/home/app:/bin/sh\n";
-  std::ofstream(root / "etc/group") << "root:x:0:\nstaff:x:50:app\napp:x:1000:\n";
-  return okStatus();
-}
+using ::cairn::testing::busyboxPath;
+using ::cairn::testing::makeBusyboxRootfs;
 
 }  // namespace cairn::runtime::testing

@@ -15,9 +15,9 @@
 #include <set>
 #include <thread>
 
-#include "busybox_rootfs.h"
 #include "cairn/common/fs.h"
 #include "cairn/runtime/overlay.h"
+#include "cairn/testing/busybox_rootfs.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::runtime {
@@ -40,7 +40,7 @@ class ExecutorTest : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount overlays and create containers";
     ASSERT_OK_AND_ASSIGN(dir_, TempDir::create("cairn-exec"));
     rootfs_ = dir_->path() / "rootfs";
-    ASSERT_OK(testing::makeBusyboxRootfs(rootfs_));
+    ASSERT_OK(::cairn::testing::makeBusyboxRootfs(rootfs_));
     ExecutorOptions options;
     options.work_root = dir_->path() / "work";
     options.state_root = dir_->path() / "state";

@@ -23,17 +23,15 @@
 #include <typeinfo>
 #include <vector>
 
-#include "../runtime/busybox_rootfs.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/sigv4.h"
 #include "cairn/common/time.h"
 #include "cairn/common/xml.h"
-#include "cairn/oci/catalog.h"
 #include "cairn/oci/image.h"
 #include "cairn/sdk/daytona.h"
 #include "cairn/sdk/errors.h"
-#include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 #include "fake_registry.h"
 #include "serve_fixture.h"
@@ -69,7 +67,7 @@ class ServeBuildE2eTest : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0)
       GTEST_SKIP() << "builds mount overlayfs and run crun: needs root (CI is root)";
-    if (runtime::testing::busyboxPath() == nullptr) {
+    if (::cairn::testing::busyboxPath() == nullptr) {
       GTEST_SKIP() << "busybox-static is not installed (scripts/install-deps installs it)";
     }
     ASSERT_OK_AND_ASSIGN(TempDir d, TempDir::create("sdk-serve-build-e2e"));
@@ -90,50 +88,26 @@ class ServeBuildE2eTest : public ::testing::Test {
 
   // busybox-static as one zstd layer, tagged kBase in the catalog the server will open.
   void storeBaseImage() {
-    ASSERT_NO_FATAL_FAILURE(makeImage(data_, "busybox", "", &base_));
-    ASSERT_OK_AND_ASSIGN(auto catalog, oci::ImageCatalog::open(data_));
-    oci::Descriptor md;
-    md.media_type = std::string(oci::kMediaTypeOciManifest);
-    md.digest = Digest::ofBytes(base_.manifest);
-    md.size = static_cast<std::int64_t>(base_.manifest.size());
-    ASSERT_OK(catalog->tag(kBase, md));
+    ASSERT_OK(
+        ::cairn::testing::storeBusyboxImage(data_, dir_->path() / "rootfs-busybox", {.name = kBase})
+            .status());
   }
 
-  // A one-layer busybox image written into the blob store under `store_dir`; `marker`, when
-  // set, is written to /etc/marker (so the layer differs from the base's).
+  // A one-layer busybox image written into the blob store under `store_dir` (not tagged);
+  // `marker` is written to /etc/marker, so the layer differs from the base's.
   void makeImage(const fs::path& store_dir, const std::string& name, const std::string& marker,
                  BaseImage* out) {
+    ASSERT_OK_AND_ASSIGN(::cairn::testing::OneLayerImage image,
+                         ::cairn::testing::storeBusyboxImage(
+                             store_dir, dir_->path() / ("rootfs-" + name),
+                             {.name = "", .customize = [&marker](const fs::path& root) {
+                                return writeFileDurable(root / "etc/marker", marker);
+                              }}));
     ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(store_dir));
-    fs::path root = dir_->path() / ("rootfs-" + name);
-    ASSERT_OK(runtime::testing::makeBusyboxRootfs(root));
-    if (!marker.empty()) {
-      ASSERT_OK(writeFileDurable(root / "etc/marker", marker));
-    }
-    ASSERT_OK_AND_ASSIGN(layer::EncodedLayer layer,
-                         store::exportDirToBlob(root, *blobs, layer::Compression::kZstd));
-    oci::ImageConfig config;
-    config.architecture = oci::Platform::host().architecture;
-    config.os = "linux";
-    oci::ContainerConfig container;
-    container.env = {"PATH=/bin"};
-    container.cmd = std::vector<std::string>{"sh"};
-    config.config = container;
-    config.diff_ids = {layer.diff_id};
-    out->config = oci::serialize(config);
-    ASSERT_OK_AND_ASSIGN(auto config_blob, store::writeBlob(*blobs, out->config));
-    oci::Manifest m;
-    m.config.media_type = std::string(oci::kMediaTypeOciConfig);
-    m.config.digest = config_blob.digest;
-    m.config.size = static_cast<std::int64_t>(out->config.size());
-    oci::Descriptor ld;
-    ld.media_type = layer.media_type;
-    ld.digest = layer.digest;
-    ld.size = static_cast<std::int64_t>(layer.size);
-    m.layers = {ld};
-    out->manifest = oci::serialize(m);
-    ASSERT_OK(store::writeBlob(*blobs, out->manifest).status());
-    ASSERT_OK_AND_ASSIGN(out->layer, blobs->readAll(layer.digest, 1u << 30));
-    out->layer_media_type = layer.media_type;
+    ASSERT_OK_AND_ASSIGN(out->layer, blobs->readAll(image.layer.digest, 1u << 30));
+    out->layer_media_type = image.layer.media_type;
+    out->config = image.config_json;
+    out->manifest = image.manifest_json;
   }
 
   fs::path writeFile(const std::string& relative, const std::string& content) {
@@ -213,7 +187,6 @@ class ServeBuildE2eTest : public ::testing::Test {
 
   std::optional<TempDir> dir_;
   fs::path data_;
-  BaseImage base_;
   std::unique_ptr<CairnServe> serve_;
   std::unique_ptr<Daytona> daytona_;
 };

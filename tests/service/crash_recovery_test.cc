@@ -29,12 +29,12 @@
 #include <vector>
 
 #include "../api/test_client.h"
-#include "busybox_image.h"
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
 #include "cairn/runtime/overlay.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::service {
@@ -214,7 +214,7 @@ class CrashRecoveryTest : public ::testing::Test {
       GTEST_SKIP() << "cairn serve's engine mounts overlayfs and runs crun: needs root (CI is "
                       "root)";
     }
-    if (runtime::testing::busyboxPath() == nullptr) {
+    if (::cairn::testing::busyboxPath() == nullptr) {
       GTEST_SKIP() << "busybox-static is not installed (scripts/install-deps installs it)";
     }
     ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
@@ -222,7 +222,7 @@ class CrashRecoveryTest : public ::testing::Test {
     tmp_ = std::make_unique<TempDir>(std::move(dir));
     data_ = tmp_->path() / "data";
     fs::create_directories(data_);
-    ASSERT_OK(testing::importBusyboxImage(data_, tmp_->path()));
+    ASSERT_OK(::cairn::testing::storeBusyboxImage(data_, tmp_->path() / "busybox-rootfs").status());
     marker_ = "CAIRN_CRASH_MARK=" + hexEncode(randomBytes(8));
   }
 

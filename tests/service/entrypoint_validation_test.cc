@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "busybox_image.h"
 #include "cairn/common/fs.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/sqlite_meta_store.h"
@@ -13,6 +12,7 @@
 #include "cairn/service/engine_snapshot_builder.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
+#include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::service {
@@ -29,7 +29,7 @@ class EntrypointValidationTest : public ::testing::Test {
     if (::geteuid() != 0) {
       GTEST_SKIP() << "the engine mounts overlayfs and runs containers: needs root (CI is root)";
     }
-    if (runtime::testing::busyboxPath() == nullptr) {
+    if (::cairn::testing::busyboxPath() == nullptr) {
       GTEST_SKIP() << "busybox-static is not installed (scripts/install-deps installs it)";
     }
     ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("entrypoint-check"));
@@ -39,7 +39,9 @@ class EntrypointValidationTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
     ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
     ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
-    ASSERT_OK(testing::importBusyboxImage(*blobs_, *catalog_, tmp_->path()));
+    ASSERT_OK(
+        ::cairn::testing::storeBusyboxImage(*blobs_, *catalog_, tmp_->path() / "busybox-rootfs")
+            .status());
     runtime::ExecutorOptions eo;
     eo.work_root = data_ / "work" / "run";
     eo.state_root = tmp_->path() / "state";  // hermetic: not the shared /run/cairn
