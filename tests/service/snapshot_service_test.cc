@@ -15,31 +15,16 @@
 #include "cairn/layer/diff.h"
 #include "cairn/meta/api_key.h"
 #include "cairn/meta/sqlite_meta_store.h"
+#include "cairn/testing/fake_clock.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::service {
 namespace {
 
+using ::cairn::testing::FakeClock;
 using ::cairn::testing::StatusIs;
 using meta::SnapshotState;
 using ::testing::HasSubstr;
-
-class FakeClock final : public Clock {
- public:
-  SystemTime now() const override {
-    return SystemTime(
-        std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms_.load())));
-  }
-  std::chrono::steady_clock::time_point steadyNow() const override {
-    return std::chrono::steady_clock::time_point(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::milliseconds(ms_.load())));
-  }
-  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
-
- private:
-  std::atomic<std::int64_t> ms_{1768469400000};  // 2026-01-15T09:30:00Z
-};
 
 const std::string kDigest = "sha256:" + std::string(64, 'a');
 
