@@ -429,6 +429,9 @@ struct SnapshotService::Impl {
     Result<BuiltImage> built = notFound("not built");
     auto existing = builder.findBuilt(snapshot_ref);
     if (existing.ok() && existing->has_value()) {
+      // Said in the log, or a reader of it would wonder where the build went.
+      log->sink->write("#0 image " + fullRef(snapshot_ref) +
+                       " was built before from this definition: no build needed\n");
       built = std::move(**existing);
     } else {
       auto dir = options.data_dir / "work" / "contexts" / s.id;
