@@ -1,5 +1,6 @@
 #include "cairn/api/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -105,6 +106,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class State { kIdle, kBusy, kStreaming, kClosed };
+  static constexpr std::chrono::seconds kLingerTime{2};
 
   void readHeader() {
     if (state_ == State::kClosed) return;
@@ -311,9 +313,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.expires_after(server_.options.read_timeout);
     http::async_write(stream_, *r,
                       [self = shared_from_this(), r](beast::error_code ec, std::size_t) {
-                        if (ec || !self->keep_alive_) return self->close();
+                        if (ec) return self->close();
+                        if (!self->keep_alive_) return self->lingeringClose();
                         self->readHeader();
                       });
+  }
+
+  // Closing a socket with unread bytes (the rest of a body we refused with 413, say) makes the
+  // kernel send a reset, and a client still writing its body loses our response with it. So,
+  // as nginx does: stop sending, read and drop what still comes for a short while, then close.
+  void lingeringClose() {
+    if (state_ == State::kClosed) return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(kLingerTime);
+    drain();
+  }
+
+  void drain() {
+    auto buf = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(net::buffer(*buf),
+                            [self = shared_from_this(), buf](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();  // EOF, reset or kLingerTime
+                              self->drain();
+                            });
   }
 
   void recordMetrics() {
