@@ -43,6 +43,7 @@ struct ChildReaper::State {
   std::condition_variable cv;
   std::map<pid_t, std::optional<ExitStatus>> watched;
   std::uint64_t orphans = 0;
+  std::uint64_t spawns = 0;  // bumped by watch(): tells the idle loop a child exists now
 };
 
 ChildReaper& ChildReaper::instance() {
@@ -59,14 +60,23 @@ ChildReaper::ChildReaper() : state_(new State) {
 
 void ChildReaper::loop() {
   for (;;) {
+    std::uint64_t spawns_seen = 0;
+    {
+      std::lock_guard lock(state_->mu);
+      spawns_seen = state_->spawns;
+    }
     siginfo_t info{};
     // Peek first (WNOWAIT) so the pid stays valid until we hold the lock and know whose it is.
     if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
       if (errno == EINTR) continue;
       // ECHILD: no children right now. Sleep until a spawn or a short timeout (an orphan can
-      // only arrive while we have a child, so the timeout is a belt-and-braces measure).
+      // only arrive while we have a child, so the timeout is a belt-and-braces measure). The
+      // predicate matters: a spawn between waitid and this wait notified nobody, and without
+      // it its exit would be noticed only after the timeout (every short-lived child paid up
+      // to 200 ms, `cairn run … true` most of its time).
       std::unique_lock lock(state_->mu);
-      state_->cv.wait_for(lock, std::chrono::milliseconds(200));
+      state_->cv.wait_for(lock, std::chrono::milliseconds(200),
+                          [&] { return state_->spawns != spawns_seen; });
       continue;
     }
     pid_t pid = info.si_pid;
@@ -92,6 +102,7 @@ std::unique_lock<std::mutex> ChildReaper::spawnLock() {
 void ChildReaper::watch(pid_t pid) {
   // Called with spawnLock() held.
   state_->watched.emplace(pid, std::nullopt);
+  ++state_->spawns;
   state_->cv.notify_all();
 }
 
