@@ -407,18 +407,21 @@ TEST_F(CrashRecoveryTest, KilledWhileARunStepRunsAndAnotherSnapshotIsPending) {
 
 TEST_F(CrashRecoveryTest, KilledWhileExportingTheImage) {
   startServer();
-  // 160 MiB of random bytes: the export (tar, zstd, sha256 into the blob store) takes long
-  // enough to be interrupted.
-  std::string id = create(
-      "export", "FROM busybox:test\nRUN dd if=/dev/urandom of=/big bs=1M count=160 2>/dev/null\n");
+  // 256 MiB of random bytes: the layer's export (tar, zstd, sha256 into the blob store) takes
+  // long enough to be interrupted. An image layer is exported when its step is committed, right
+  // after the RUN's process exits and before the step's DONE line, so the kill comes on the
+  // step's last output line.
+  std::string id = create("export",
+                          "FROM busybox:test\nRUN dd if=/dev/urandom of=/big bs=1M count=256 "
+                          "2>/dev/null && echo payload-written\n");
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(waitFor([&] { return buildLog(id).find("exporting to image") != std::string::npos; },
+  ASSERT_TRUE(waitFor([&] { return buildLog(id).find("payload-written") != std::string::npos; },
                       std::chrono::seconds(180)))
       << buildLog(id) << server_->output();
   crash();
   std::string log_at_kill = buildLog(id);
-  EXPECT_THAT(log_at_kill, ::testing::Not(HasSubstr("writing image")))
-      << "the export finished before the kill: this run did not test an interrupted export";
+  EXPECT_THAT(log_at_kill, ::testing::Not(HasSubstr("#4 DONE")))
+      << "the layer was committed before the kill: this run did not test an interrupted export";
 
   startServer();
   Json s = waitTerminal(id);
