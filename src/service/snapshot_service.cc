@@ -430,7 +430,7 @@ struct SnapshotService::Impl {
     auto existing = builder.findBuilt(snapshot_ref);
     if (existing.ok() && existing->has_value()) {
       // Said in the log, or a reader of it would wonder where the build went.
-      log->sink->write("#0 image " + fullRef(snapshot_ref) +
+      log->sink->write("#0 image " + ref +
                        " was built before from this definition: no build needed\n");
       built = std::move(**existing);
     } else {
