@@ -94,11 +94,6 @@ bool isRetryable(CURLcode code) {
   }
 }
 
-void globalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
@@ -107,80 +102,87 @@ std::string HttpResponse::header(std::string_view name) const {
 }
 
 HttpSession::HttpSession() {
-  globalInit();
-  curl_ = curl_easy_init();
+  auto api = curlApi();
+  if (!api.ok()) {
+    load_error_ = api.status();
+    return;
+  }
+  api_ = *api;
+  curl_ = api_->easy_init();
 }
 
 HttpSession::~HttpSession() {
-  if (curl_) curl_easy_cleanup(curl_);
+  if (curl_) api_->easy_cleanup(curl_);
 }
 
 Result<HttpResponse> HttpSession::perform(HttpRequest& request) {
   last_retryable_ = false;
+  if (api_ == nullptr) return load_error_;
   if (!curl_) return internalError("curl_easy_init failed");
-  curl_easy_reset(curl_);
+  api_->easy_reset(curl_);
   HttpResponse response;
   Transfer t{&request, &response, okStatus(), 0, okStatus()};
-  curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT,
-                   static_cast<long>(request.connect_timeout.count()));
-  curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout.count()));
-  curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, request.verify_tls ? 1L : 0L);
-  curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, request.verify_tls ? 2L : 0L);
-  curl_easy_setopt(curl_, CURLOPT_USERAGENT, "cairn/0.1");
-  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, onBody);
+  api_->easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
+  api_->easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  api_->easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+  api_->easy_setopt(curl_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  api_->easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  api_->easy_setopt(curl_, CURLOPT_MAXREDIRS, 10L);
+  api_->easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT,
+                    static_cast<long>(request.connect_timeout.count()));
+  api_->easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api_->easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME,
+                    static_cast<long>(request.stall_timeout.count()));
+  api_->easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, request.verify_tls ? 1L : 0L);
+  api_->easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, request.verify_tls ? 2L : 0L);
+  api_->easy_setopt(curl_, CURLOPT_USERAGENT, "cairn/0.1");
+  api_->easy_setopt(curl_, CURLOPT_HEADERFUNCTION, onHeader);
+  api_->easy_setopt(curl_, CURLOPT_HEADERDATA, &t);
+  api_->easy_setopt(curl_, CURLOPT_WRITEFUNCTION, onBody);
   // Layer bodies are tens of MB: let one recv take up to 512 KiB when the socket has that
   // much (curl's default is 16 KiB; a fast sender fills more per call).
-  curl_easy_setopt(curl_, CURLOPT_BUFFERSIZE, 512L * 1024L);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
+  api_->easy_setopt(curl_, CURLOPT_BUFFERSIZE, 512L * 1024L);
+  api_->easy_setopt(curl_, CURLOPT_WRITEDATA, &t);
 
   bool has_body = request.body_reader || !request.body.empty() || request.method == "PUT" ||
                   request.method == "PATCH" || request.method == "POST";
   if (request.method == "HEAD") {
-    curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+    api_->easy_setopt(curl_, CURLOPT_NOBODY, 1L);
   } else if (request.method == "GET") {
-    curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+    api_->easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
   } else if (has_body) {
-    curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    curl_easy_setopt(curl_, CURLOPT_READFUNCTION, onRead);
-    curl_easy_setopt(curl_, CURLOPT_READDATA, &t);
+    api_->easy_setopt(curl_, CURLOPT_UPLOAD, 1L);
+    api_->easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    api_->easy_setopt(curl_, CURLOPT_READFUNCTION, onRead);
+    api_->easy_setopt(curl_, CURLOPT_READDATA, &t);
     std::uint64_t size = request.body_size.value_or(request.body.size());
-    curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    api_->easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
   } else {
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    api_->easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
 
   curl_slist* headers = nullptr;
   for (const auto& h : request.headers)
-    headers = curl_slist_append(headers, h.c_str());
+    headers = api_->slist_append(headers, h.c_str());
   // curl adds "Expect: 100-continue" to uploads; registries answer it, but the round trip is
   // wasted time on small blobs and some proxies mishandle it.
-  if (has_body) headers = curl_slist_append(headers, "Expect:");
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+  if (has_body) headers = api_->slist_append(headers, "Expect:");
+  api_->easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
 
-  CURLcode code = curl_easy_perform(curl_);
-  curl_slist_free_all(headers);
+  CURLcode code = api_->easy_perform(curl_);
+  api_->slist_free_all(headers);
 
   if (!t.sink_status.ok()) return t.sink_status;
   if (!t.read_status.ok()) return t.read_status.withContext(request.method + " " + request.url);
   if (code != CURLE_OK) {
     last_retryable_ = isRetryable(code);
-    return unavailable(request.method + " " + request.url + ": " + curl_easy_strerror(code));
+    return unavailable(request.method + " " + request.url + ": " + api_->easy_strerror(code));
   }
   long status = 0;
-  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+  api_->easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
   response.status = status;
   char* effective = nullptr;
-  curl_easy_getinfo(curl_, CURLINFO_EFFECTIVE_URL, &effective);
+  api_->easy_getinfo(curl_, CURLINFO_EFFECTIVE_URL, &effective);
   if (effective) response.effective_url = effective;
   return response;
 }

@@ -2,8 +2,6 @@
 // thread: the handle keeps connections alive between requests to the same registry.
 #pragma once
 
-#include <curl/curl.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/common/curl_api.h"
 #include "cairn/common/status.h"
 
 namespace cairn::registry {
@@ -69,7 +68,9 @@ class HttpSession {
   bool lastErrorRetryable() const { return last_retryable_; }
 
  private:
-  CURL* curl_;
+  const CurlApi* api_ = nullptr;  // null when libcurl could not be loaded: see load_error_
+  Status load_error_;
+  CURL* curl_ = nullptr;
   bool last_retryable_ = false;
 };
 

@@ -1,23 +1,17 @@
 #include "cairn/sdk/http_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <exception>
 #include <mutex>
 #include <thread>
 
+#include "cairn/common/curl_api.h"
 #include "cairn/common/strings.h"
 
 namespace cairn::sdk {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-void globalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // Failures that mean "no response arrived". A refused connection never delivered the request,
 // so any method may try again; after a reset or an empty reply the server may have acted on it,
@@ -111,35 +105,37 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 
 // Idle easy handles. libcurl keeps a connection cache per handle, so reusing handles is what
 // gives keep-alive across requests.
+// Handles come from the process-wide libcurl (curlApi()), loaded by the first request: a client
+// that never sends one never loads it.
 struct HttpClient::Pool {
   std::mutex mu;
   std::vector<CURL*> idle;
+  const CurlApi* api = nullptr;  // set with the first handle; every handle in `idle` is its
 
-  CURL* acquire() {
+  CURL* acquire(const CurlApi* curl) {
     {
       std::lock_guard lock(mu);
+      api = curl;
       if (!idle.empty()) {
         CURL* h = idle.back();
         idle.pop_back();
         return h;
       }
     }
-    return curl_easy_init();
+    return curl->easy_init();
   }
   void release(CURL* h) {
-    curl_easy_reset(h);  // keeps live connections, drops the options
     std::lock_guard lock(mu);
+    api->easy_reset(h);  // keeps live connections, drops the options
     idle.push_back(h);
   }
   ~Pool() {
     for (CURL* h : idle)
-      curl_easy_cleanup(h);
+      api->easy_cleanup(h);
   }
 };
 
-HttpClient::HttpClient(RetryPolicy retry) : retry_(retry), pool_(std::make_unique<Pool>()) {
-  globalInit();
-}
+HttpClient::HttpClient(RetryPolicy retry) : retry_(retry), pool_(std::make_unique<Pool>()) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -167,7 +163,8 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const Chunk
       timeout_ms = static_cast<long>(left.count());
     }
 
-    CURL* h = pool_->acquire();
+    CAIRN_ASSIGN_OR_RETURN(const CurlApi* api, curlApi());
+    CURL* h = pool_->acquire(api);
     if (h == nullptr) return internalError(what + ": curl_easy_init failed");
     Transfer t;
     t.on_chunk = on_chunk;
@@ -178,48 +175,48 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const Chunk
     bool has_content_type = false;
     for (const auto& [name, value] : request.headers) {
       if (equalsIgnoreCase(name, "content-type")) has_content_type = true;
-      headers = curl_slist_append(headers, (name + ": " + value).c_str());
+      headers = api->slist_append(headers, (name + ": " + value).c_str());
     }
     // libcurl would add "Expect: 100-continue" to large bodies and a form Content-Type to
     // POSTFIELDS; neither was asked for (and a signed S3 request must send what it signed).
-    headers = curl_slist_append(headers, "Expect:");
-    if (!has_content_type) headers = curl_slist_append(headers, "Content-Type:");
+    headers = api->slist_append(headers, "Expect:");
+    if (!has_content_type) headers = api->slist_append(headers, "Content-Type:");
 
-    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onBody);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, onHeader);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    api->easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    api->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    api->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    api->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    api->easy_setopt(h, CURLOPT_WRITEFUNCTION, onBody);
+    api->easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    api->easy_setopt(h, CURLOPT_HEADERFUNCTION, onHeader);
+    api->easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    api->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    api->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    api->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     if (should_abort != nullptr && *should_abort) {
-      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, onProgress);
-      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+      api->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+      api->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, onProgress);
+      api->easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     }
     if (request.method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+      api->easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (request.method != "GET" || !request.body.empty()) {
       bool sends_body = !request.body.empty() || request.method == "POST" ||
                         request.method == "PUT" || request.method == "PATCH";
       if (sends_body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+        api->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(request.body.size()));
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+        api->easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
       }
       if (request.method != "POST") {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+        api->easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
       }
     }
 
-    CURLcode rc = curl_easy_perform(h);
+    CURLcode rc = api->easy_perform(h);
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
+    api->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    api->slist_free_all(headers);
     pool_->release(h);
 
     if (t.callback_error) std::rethrow_exception(t.callback_error);
@@ -228,7 +225,7 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& request, const Chunk
       return std::move(t.response);
     }
     std::string reason = errbuf[0] != '\0' ? std::string(trimRightSpace(errbuf))
-                                           : std::string(curl_easy_strerror(rc));
+                                           : std::string(api->easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT) return deadlineExceeded(what + ": " + reason);
     if (rc == CURLE_ABORTED_BY_CALLBACK) return cancelled(what + ": aborted");
     bool retry =
