@@ -26,6 +26,7 @@
 #include "cairn/build/plan.h"
 #include "cairn/build/rooted_fs.h"
 #include "cairn/common/crypto.h"
+#include "cairn/common/curl_api.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
@@ -1117,27 +1118,34 @@ struct Builder::Run {
     fs::path file = dir / name;
     std::FILE* out = std::fopen(file.c_str(), "wbx");
     if (!out) return errnoStatus(errno, "create " + file.string());
-    CURL* curl = curl_easy_init();
+    auto api = curlApi();
+    if (!api.ok()) {
+      std::fclose(out);
+      return api.status().withContext("download " + url);
+    }
+    const CurlApi& c = **api;
+    CURL* curl = c.easy_init();
     if (!curl) {
       std::fclose(out);
       return internalError("curl_easy_init failed");
     }
     char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(curl);
-    curl_easy_cleanup(curl);
+    // easy_setopt is variadic through the table: numbers go as long, as libcurl expects.
+    c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+    c.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    c.easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+    c.easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+    c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+    c.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    c.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    c.easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    c.easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = c.easy_perform(curl);
+    c.easy_cleanup(curl);
     std::fclose(out);
     if (rc != CURLE_OK) {
       return unavailable("failed to download " + url + ": " +
-                         (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+                         (errbuf[0] ? std::string(errbuf) : c.easy_strerror(rc)));
     }
     ::chmod(file.c_str(), 0600);
     if (!checksum.empty()) {
