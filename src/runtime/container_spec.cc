@@ -105,6 +105,8 @@ Status validateContainerSpec(const ContainerSpec& spec) {
     return invalidArgument("limits: memory limit below 6 MiB cannot start a container");
   if (spec.limits.pids < 0) return invalidArgument("limits: pids must be >= 0");
   if (spec.timeout.count() < 0) return invalidArgument("timeout must be >= 0");
+  if ((spec.seccomp.mode == SeccompMode::kCustom) != (spec.seccomp.custom != nullptr))
+    return invalidArgument("seccomp: a custom profile is given exactly with the custom mode");
   for (const MountSpec& m : spec.mounts) {
     if (!isAbsoluteClean(m.destination))
       return invalidArgument("mount destination '" + m.destination + "' must be absolute");
@@ -259,6 +261,10 @@ Result<OrderedJson> makeOciConfig(const ContainerSpec& spec, const OciConfigInpu
   linux_section["namespaces"] = namespaces;
   linux_section["maskedPaths"] = kMaskedPaths;
   linux_section["readonlyPaths"] = kReadonlyPaths;
+  // Resolved against the bounding set, as Docker does: the caps-gated syscalls follow it.
+  CAIRN_ASSIGN_OR_RETURN(std::optional<OrderedJson> seccomp,
+                         seccompSectionFor(spec.seccomp, kDefaultCapabilities));
+  if (seccomp) linux_section["seccomp"] = std::move(*seccomp);
   c["linux"] = linux_section;
   return c;
 }

@@ -20,6 +20,7 @@
 
 #include "cairn/common/json.h"
 #include "cairn/common/status.h"
+#include "cairn/runtime/seccomp_profile.h"
 
 namespace cairn::runtime {
 
@@ -78,6 +79,9 @@ struct ContainerSpec {
   ResourceLimits limits;
   //! 0: no timeout. On expiry the whole process tree is killed.
   std::chrono::milliseconds timeout{0};
+  //! Cairn's default profile unless a caller asks for unconfined or a custom profile
+  //! (`--security-opt seccomp=...`, see parseSeccompOption).
+  SeccompOption seccomp;
 };
 
 //! Checks a spec for mistakes a caller can make (empty args, relative cwd, bad limits, ...).
@@ -98,7 +102,8 @@ struct OciConfigInputs {
 };
 
 //! The OCI runtime-spec (1.0.2) config.json for `spec`, Docker's defaults where Docker has one
-//! (capabilities, masked and read-only paths, /dev, /dev/shm, /dev/mqueue, /sys mounts).
+//! (capabilities, masked and read-only paths, /dev, /dev/shm, /dev/mqueue, /sys mounts), and
+//! `linux.seccomp` from spec.seccomp resolved for those capabilities and this machine.
 Result<OrderedJson> makeOciConfig(const ContainerSpec& spec, const OciConfigInputs& inputs);
 
 //! The generated /etc/hosts, /etc/resolv.conf and /etc/hostname contents.
