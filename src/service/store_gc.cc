@@ -1,9 +1,15 @@
 #include "cairn/service/store_gc.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <optional>
 #include <set>
 
 #include "cairn/common/log.h"
+#include "cairn/store/local_blob_store.h"
 
 namespace cairn::service {
 namespace {
@@ -27,11 +33,63 @@ Status addCachedExports(const StoreGcOptions& o, std::set<Digest>& live) {
   return okStatus();
 }
 
+// Read-only is enough for flock, and lets any user who can read the data directory take it.
+Result<UniqueFd> openLockFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return errnoStatus(errno, "open " + path.string());
+  return fd;
+}
+
 }  // namespace
+
+std::filesystem::path StoreGcLock::pathIn(const std::filesystem::path& data_dir) {
+  return data_dir / "gc.lock";
+}
+
+Result<StoreGcLock> StoreGcLock::shared(const std::filesystem::path& data_dir,
+                                        const std::function<void()>& on_wait) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return internalError("create " + data_dir.string() + ": " + ec.message());
+  const std::filesystem::path path = pathIn(data_dir);
+  CAIRN_ASSIGN_OR_RETURN(UniqueFd fd, openLockFile(path));
+  int rc = 0;
+  do {
+    rc = ::flock(fd.get(), LOCK_SH | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return StoreGcLock(std::move(fd));
+  if (errno != EWOULDBLOCK) return errnoStatus(errno, "flock " + path.string());
+  if (on_wait) on_wait();
+  while (::flock(fd.get(), LOCK_SH) != 0) {
+    if (errno != EINTR) return errnoStatus(errno, "flock " + path.string());
+  }
+  return StoreGcLock(std::move(fd));
+}
+
+Result<StoreGcLock> StoreGcLock::tryExclusive(const std::filesystem::path& data_dir) {
+  const std::filesystem::path path = pathIn(data_dir);
+  CAIRN_ASSIGN_OR_RETURN(UniqueFd fd, openLockFile(path));
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      const std::string why = "garbage collection deferred: a build or pull holds ";
+      return unavailable(why + path.string());
+    }
+    if (errno != EINTR) return errnoStatus(errno, "flock " + path.string());
+  }
+  return StoreGcLock(std::move(fd));
+}
 
 Result<StoreGcReport> collectStoreGarbage(const StoreGcOptions& options) {
   if (options.blobs == nullptr || options.catalog == nullptr) {
     return invalidArgument("store garbage collection needs a blob store and an image catalog");
+  }
+  // Builds in other processes (`cairn build` beside `cairn serve`) hold the data directory's
+  // lock shared; their blobs are roots of nothing this pass can read. Held until the end.
+  std::optional<StoreGcLock> data_dir_lock;
+  if (options.lock_data_dir) {
+    if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options.blobs)) {
+      CAIRN_ASSIGN_OR_RETURN(data_dir_lock, StoreGcLock::tryExclusive(local->root()));
+    }
   }
   const Clock& clock = options.clock != nullptr ? *options.clock : RealClock::instance();
   // Taken before any root is read: whatever is committed from here on is not a candidate.

@@ -7,9 +7,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "cairn/build/builder.h"
 #include "cairn/common/fs.h"
@@ -291,6 +295,90 @@ TEST_F(StoreGcTest, ReportsWhatItRemoved) {
   EXPECT_EQ(r.blobs.kept, 3u);
   EXPECT_EQ(r.live_count, 3u);
   EXPECT_TRUE(has(a.manifest.digest));
+}
+
+// `cairn build` beside a running `cairn serve`: the build holds <data>/gc.lock shared (in its own
+// process) while it writes blobs that no tag reaches yet; the server's GC pass must leave them.
+TEST_F(StoreGcTest, ABuildInAnotherProcessKeepsTheGcOutUntilItEnds) {
+  Digest written = blob("a config the other process's build wrote, not tagged yet");
+  Digest reused = blob("an old blob the other build's new layer happens to equal");
+  ageAllBlobs();
+
+  int ready[2];
+  int release[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  const fs::path data_dir = dir_.path();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The "build": takes the protection as `cairn build` does, says so, and holds it until the
+    // parent closes `release` (or dies).
+    ::close(ready[0]);
+    ::close(release[1]);
+    Result<StoreGcLock> lock = StoreGcLock::shared(data_dir);
+    if (!lock.ok()) ::_exit(2);
+    char c = 'x';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+    (void)::read(release[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the child could not take the lock";
+  ::close(ready[0]);
+
+  // The server's pass (as the service runs it after a delete) and a direct one both defer.
+  EXPECT_THAT(engine_->collectGarbage(), StatusIs(StatusCode::kUnavailable, HasSubstr("gc.lock")));
+  StoreGcOptions o;
+  o.blobs = blobs_.get();
+  o.catalog = catalog_.get();
+  EXPECT_THAT(collectStoreGarbage(o).status(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_TRUE(has(written));
+  EXPECT_TRUE(has(reused));
+
+  // Once the build is over, the next pass removes them (nothing tagged them).
+  ::close(release[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_OK(engine_->collectGarbage());
+  EXPECT_FALSE(has(written));
+  EXPECT_FALSE(has(reused));
+}
+
+TEST_F(StoreGcTest, TheDataDirLockIsSharedByWritersAndExclusiveForTheGc) {
+  const fs::path data_dir = dir_.path();
+  {
+    ASSERT_OK_AND_ASSIGN(StoreGcLock one, StoreGcLock::shared(data_dir));
+    ASSERT_OK_AND_ASSIGN(StoreGcLock two, StoreGcLock::shared(data_dir));  // builds share it
+    EXPECT_THAT(StoreGcLock::tryExclusive(data_dir).status(),
+                StatusIs(StatusCode::kUnavailable, HasSubstr(data_dir.string() + "/gc.lock")));
+  }
+  ASSERT_OK_AND_ASSIGN(StoreGcLock gc, StoreGcLock::tryExclusive(data_dir));
+  EXPECT_THAT(StoreGcLock::tryExclusive(data_dir).status(), StatusIs(StatusCode::kUnavailable));
+  // A writer arriving during a pass says it waits, then waits until the pass ends.
+  std::promise<void> waiting;
+  std::thread writer([&] {
+    Result<StoreGcLock> lock = StoreGcLock::shared(data_dir, [&] { waiting.set_value(); });
+    EXPECT_OK(lock.status());
+  });
+  waiting.get_future().wait();
+  { StoreGcLock done = std::move(gc); }
+  writer.join();
+  EXPECT_TRUE(fs::exists(StoreGcLock::pathIn(data_dir)));  // never removed
+}
+
+TEST_F(StoreGcTest, TheDataDirLockNamesAPathItCannotOpen) {
+  const fs::path file = dir_.path() / "not-a-dir";
+  ASSERT_OK(writeFileDurable(file, "x"));
+  Result<StoreGcLock> shared = StoreGcLock::shared(file);
+  ASSERT_FALSE(shared.ok());
+  EXPECT_THAT(shared.status().message(), HasSubstr(file.string()));
+  Result<StoreGcLock> exclusive = StoreGcLock::tryExclusive(file);
+  ASSERT_FALSE(exclusive.ok());
+  EXPECT_THAT(exclusive.status().message(), HasSubstr(file.string() + "/gc.lock"));
 }
 
 }  // namespace

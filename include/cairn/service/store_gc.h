@@ -19,18 +19,26 @@
 //     blobs took 11 s on the build machine's disk;
 //   - anything else committed after the walk started is not a candidate (not_after). `grace`
 //     widens that window backwards because a local blob's commit time is its file's mtime, taken
-//     from the kernel's coarse clock at the last write, a little before the rename publishes it.
+//     from the kernel's coarse clock at the last write, a little before the rename publishes it;
+//   - other processes on the same data directory (`cairn build`, beside a running `cairn serve`):
+//     they hold <data>/gc.lock shared for their whole life (StoreGcLock), and a pass over a
+//     LocalBlobStore takes it exclusively first, or returns Unavailable without removing
+//     anything. Their blobs are referenced by nothing the pass reads until their image is tagged
+//     (a config written early in the build, an old blob a new layer happens to equal), and
+//     the in-process lock above cannot see them.
 //
 //   StoreGcOptions o{.blobs = blobs, .catalog = catalog, .roots = {object_store}};
 //   CAIRN_ASSIGN_OR_RETURN(StoreGcReport r, collectStoreGarbage(o));
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
 #include "cairn/build/cache_index.h"
 #include "cairn/common/digest.h"
+#include "cairn/common/fs.h"
 #include "cairn/common/status.h"
 #include "cairn/common/time.h"
 #include "cairn/oci/catalog.h"
@@ -51,6 +59,33 @@ class BlobRootSet {
       const std::function<Status(const std::vector<Digest>& roots)>& sweep) = 0;
 };
 
+//! <data>/gc.lock: the blob GC's lock across processes. A process that writes blobs or layers
+//! no catalog tag reaches yet (a build, a pull, an import) holds it shared for as long as it
+//! runs; a GC pass takes it exclusively, without waiting, and defers while anyone holds it. The
+//! file is never removed (removing a lock file races with its next opener). flock is per open
+//! file, so two holders in one process exclude each other like two processes do.
+//!
+//!   // `cairn build`, for the whole build:
+//!   CAIRN_ASSIGN_OR_RETURN(StoreGcLock gc_lock, StoreGcLock::shared(data_dir));
+class StoreGcLock {
+ public:
+  static std::filesystem::path pathIn(const std::filesystem::path& data_dir);
+
+  //! Shared, waiting while a GC pass holds it (a pass takes seconds); `on_wait` is called once
+  //! before waiting, so a CLI can say why it pauses. Creates the data directory if missing.
+  static Result<StoreGcLock> shared(const std::filesystem::path& data_dir,
+                                    const std::function<void()>& on_wait = {});
+  //! Exclusive, without waiting: Unavailable while any process (this one included) holds it.
+  static Result<StoreGcLock> tryExclusive(const std::filesystem::path& data_dir);
+
+  StoreGcLock(StoreGcLock&&) noexcept = default;
+  StoreGcLock& operator=(StoreGcLock&&) noexcept = default;
+
+ private:
+  explicit StoreGcLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // the lock lives as long as this descriptor
+};
+
 struct StoreGcOptions {
   store::BlobStore* blobs = nullptr;     //!< required
   oci::ImageCatalog* catalog = nullptr;  //!< required: its images are roots
@@ -62,6 +97,9 @@ struct StoreGcOptions {
   const Clock* clock = &RealClock::instance();
   //! Blobs committed this long before the walk starts are kept too (see the file comment).
   std::chrono::milliseconds grace{2000};
+  //! For a LocalBlobStore: take StoreGcLock::tryExclusive on its root (the data directory)
+  //! for the pass. false only when the caller already holds it exclusively.
+  bool lock_data_dir = true;
 };
 
 struct StoreGcReport {
@@ -72,7 +110,8 @@ struct StoreGcReport {
 
 //! Computes the live set and sweeps. The caller holds the lock that keeps builds and pulls out.
 //! Any error while computing the live set (an unreadable catalog, a manifest that does not
-//! parse) stops before anything is removed.
+//! parse) stops before anything is removed. Unavailable, with nothing removed, while another
+//! process holds the data directory's StoreGcLock (the next pass retries).
 Result<StoreGcReport> collectStoreGarbage(const StoreGcOptions& options);
 
 }  // namespace cairn::service
