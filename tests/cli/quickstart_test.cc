@@ -4,16 +4,11 @@
 // minutes), passed with --base as the demo passes its Debian one. The server builds with crun on
 // overlayfs, and the test runs the built image with `cairn run`: needs root, crun and
 // busybox-static (CI has all three), label `integration`.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -23,6 +18,7 @@
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
 #include "cairn/testing/busybox_image.h"
+#include "cairn/testing/serve_process.h"
 #include "cairn/testing/status_matchers.h"
 #include "run_cairn.h"
 
@@ -34,74 +30,6 @@ using ::testing::Not;
 
 constexpr const char* kBase = "cairn.local/busybox:quickstart";
 
-//! `cairn --data-dir DATA serve --listen 127.0.0.1:0` with its output in a file (a pipe nobody
-//! reads during a build could fill up and stall it). SIGTERM on destruction, then a bounded wait.
-class Server {
- public:
-  Server(const fs::path& data, const fs::path& log) : log_(log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) ::_exit(126);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      for (const char* var : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR"})
-        ::unsetenv(var);
-      std::vector<std::string> args = {CAIRN_BINARY, "--data-dir", data.string(),
-                                       "serve",      "--listen",   "127.0.0.1:0"};
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Server() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      ::usleep(20 * 1000);
-    }
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  //! Waits (at most 60 s, less if the server exits) for its "listening on http://HOST:PORT"
-  //! line; returns "http://HOST:PORT", or "" when it did not come.
-  std::string waitListening() {
-    const std::string needle = "listening on ";
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::string text = output();
-      std::size_t at = text.find(needle + "http://");
-      std::size_t eol = at == std::string::npos ? at : text.find('\n', at);
-      if (eol != std::string::npos) {
-        return text.substr(at + needle.size(), eol - at - needle.size());
-      }
-      if (pid_ <= 0 || ::waitpid(pid_, nullptr, WNOHANG) != 0) {
-        pid_ = -1;
-        return "";
-      }
-      ::usleep(20 * 1000);
-    }
-    return "";
-  }
-  //! Everything the server printed so far (for failure messages).
-  std::string output() const { return cairn::testing::slurp(log_); }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-};
-
 class QuickstartTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -110,12 +38,14 @@ class QuickstartTest : public ::testing::Test {
     tmp_ = std::make_unique<cairn::TempDir>(std::move(dir));
     data_ = tmp_->path() / "data";
     ASSERT_NO_FATAL_FAILURE(storeBusyboxBase());
-    server_ = std::make_unique<Server>(data_, tmp_->path() / "serve.log");
-    url_ = server_->waitListening();
+    ASSERT_OK_AND_ASSIGN(
+        server_,
+        cairn::testing::ServeProcess::start(
+            {.binary = CAIRN_BINARY, .data_dir = data_, .log_path = tmp_->path() / "serve.log"}));
+    url_ = server_->baseUrl();
     ASSERT_THAT(url_, HasSubstr("http://127.0.0.1:")) << server_->output();
-    ASSERT_OK_AND_ASSIGN(std::string key, cairn::readFile(data_ / "initial-api-key"));
-    ASSERT_FALSE(key.empty());
-    key_ = key.substr(0, key.find('\n'));
+    key_ = server_->apiKey();
+    ASSERT_FALSE(key_.empty());
   }
 
   // A one-layer busybox image (with the date and uname applets the Image's RUN step uses) in the
@@ -151,7 +81,7 @@ class QuickstartTest : public ::testing::Test {
 
   std::unique_ptr<cairn::TempDir> tmp_;
   fs::path data_;
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<cairn::testing::ServeProcess> server_;
   std::string url_;
   std::string key_;
 };

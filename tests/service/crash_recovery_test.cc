@@ -8,7 +8,6 @@
 // Label integration: overlayfs and containers need root (CI is root). The test process makes
 // itself a child subreaper, so that the killed server's orphans (container inits) are
 // re-parented to it and can be reaped; PID 1 of these machines does not reap.
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -35,104 +34,18 @@
 #include "cairn/common/json.h"
 #include "cairn/runtime/overlay.h"
 #include "cairn/testing/busybox_image.h"
+#include "cairn/testing/serve_process.h"
 #include "cairn/testing/status_matchers.h"
 
 namespace cairn::service {
 namespace {
 
 namespace fs = std::filesystem;
+using ::cairn::testing::ServeProcess;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kTerminalWait = std::chrono::seconds(180);
-
-//! `cairn serve` as a child process, its output in a file.
-class Server {
- public:
-  Server(fs::path data, fs::path log, std::vector<std::string> args)
-      : data_(std::move(data)), log_(std::move(log)), args_(std::move(args)) {}
-  ~Server() { kill(SIGKILL); }
-
-  //! Starts the server; true once it printed its address (recovery is done by then).
-  bool start() {
-    UniqueFd out(::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!out.valid()) return false;
-    log_offset_ = fs::file_size(log_);
-    std::vector<std::string> argv_s = {CAIRN_BIN, "--data-dir", data_.string(),
-                                       "serve",   "--listen",   "127.0.0.1:0"};
-    argv_s.insert(argv_s.end(), args_.begin(), args_.end());
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) return false;
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      ::dup2(out.get(), 1);
-      ::dup2(out.get(), 2);
-      for (const char* name : {"CAIRN_LISTEN", "CAIRN_PUBLIC_URL", "CAIRN_CONFIG", "CAIRN_DATA_DIR",
-                               "CAIRN_MAX_CONCURRENT_BUILDS", "CAIRN_ENTRYPOINT_CHECK"}) {
-        ::unsetenv(name);
-      }
-      std::vector<char*> argv;
-      for (auto& a : argv_s)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      std::string text = output();
-      std::size_t at = text.find("listening on http://127.0.0.1:");
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-        port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + at + 30));
-        return port_ != 0;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
-  //! Sends `sig` and, for SIGKILL, reaps the server. Returns the exit status (or -1).
-  int kill(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    pid_t r = -1;
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0 && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (r != pid_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  //! This run's output.
-  std::string output() const {
-    auto all = readFile(log_);
-    if (!all.ok()) return "";
-    return all->size() > log_offset_ ? all->substr(log_offset_) : "";
-  }
-
-  pid_t pid() const { return pid_; }
-  std::uint16_t port() const { return port_; }
-
- private:
-  fs::path data_;
-  fs::path log_;
-  std::vector<std::string> args_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-  std::size_t log_offset_ = 0;
-};
 
 //! Processes (not zombies) whose environment holds `marker` (an ENV of the Dockerfile: every
 //! process of that build's RUN steps inherits it).
@@ -243,11 +156,13 @@ class CrashRecoveryTest : public ::testing::Test {
   }
 
   void startServer(std::vector<std::string> args = {}) {
-    server_ = std::make_unique<Server>(data_, tmp_->path() / "serve.log", std::move(args));
-    ASSERT_TRUE(server_->start()) << server_->output();
-    auto key = readFile(data_ / "initial-api-key");
-    ASSERT_OK(key.status());
-    key_ = key->substr(0, key->find('\n'));
+    server_.reset();
+    // Every run appends to one serve.log (TearDown prints it); output() is this run's part.
+    ASSERT_OK_AND_ASSIGN(server_, ServeProcess::start({.binary = CAIRN_BIN,
+                                                       .data_dir = data_,
+                                                       .log_path = tmp_->path() / "serve.log",
+                                                       .args = std::move(args)}));
+    key_ = server_->apiKey();
   }
 
   //! kill -9, then reap the server (its orphans are reaped later, once recovery killed them).
@@ -362,7 +277,7 @@ class CrashRecoveryTest : public ::testing::Test {
   fs::path data_;
   std::string marker_;
   std::string key_;
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<ServeProcess> server_;
 };
 
 TEST_F(CrashRecoveryTest, KilledWhileARunStepRunsAndAnotherSnapshotIsPending) {
@@ -528,9 +443,13 @@ TEST_F(CrashRecoveryTest, ServeFailsASnapshotWhoseEntrypointExitsAndTheCheckIsCo
   EXPECT_THAT(buildLog(unchecked), ::testing::Not(HasSubstr("[entrypoint]")));
   EXPECT_EQ(server_->kill(SIGTERM), 0) << server_->output();
 
-  Server wrong(data_, tmp_->path() / "wrong.log", {"--entrypoint-check", "soon"});
-  EXPECT_FALSE(wrong.start());
-  EXPECT_THAT(wrong.output(), HasSubstr("--entrypoint-check must be a number of seconds"));
+  auto wrong = ServeProcess::start({.binary = CAIRN_BIN,
+                                    .data_dir = data_,
+                                    .log_path = tmp_->path() / "wrong.log",
+                                    .args = {"--entrypoint-check", "soon"}});
+  EXPECT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(),
+              HasSubstr("--entrypoint-check must be a number of seconds"));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
+#include "engine_stack.h"
 
 namespace cairn::service {
 namespace {
@@ -33,37 +34,13 @@ class MapContexts final : public ContextReader {
   }
 };
 
-class EngineSnapshotBuilderTest : public ::testing::Test {
+class EngineSnapshotBuilderTest : public ::testing::Test, protected EngineStack {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) {
       GTEST_SKIP() << "the build engine mounts overlayfs: needs root (CI is root)";
     }
-    ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("engine-service"));
-    tmp_ = std::make_unique<TempDir>(std::move(dir));
-    data_ = tmp_->path() / "data";
-    fs::create_directories(data_);
-    ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
-    runtime::ExecutorOptions eo;
-    eo.work_root = data_ / "work" / "run";
-    ASSERT_OK_AND_ASSIGN(executor_, runtime::Executor::create(eo));
-    build::BuilderOptions bo;
-    bo.data_dir = data_;
-    bo.blobs = blobs_.get();
-    bo.layers = layers_.get();
-    bo.catalog = catalog_.get();
-    bo.executor = executor_.get();
-    ASSERT_OK_AND_ASSIGN(builder_, build::Builder::open(bo));
-    EngineSnapshotBuilderOptions so;
-    so.builder = builder_.get();
-    so.catalog = catalog_.get();
-    so.blobs = blobs_.get();
-    engine_ = std::make_unique<EngineSnapshotBuilder>(so);
-
-    ASSERT_OK_AND_ASSIGN(store_,
-                         meta::SqliteMetaStore::open(data_ / "meta.db", RealClock::instance()));
+    ASSERT_OK(openEngineStack({.temp_name = "engine-service"}));
     ASSERT_OK_AND_ASSIGN(auto a, store_->createOrganization(meta::Organization{.name = "a"}));
     ASSERT_OK_AND_ASSIGN(auto b, store_->createOrganization(meta::Organization{.name = "b"}));
     org_a_ = a.id;
@@ -80,15 +57,6 @@ class EngineSnapshotBuilderTest : public ::testing::Test {
     return Caller{org, {std::string(meta::kPermissionAdmin)}};
   }
 
-  std::unique_ptr<TempDir> tmp_;
-  fs::path data_;
-  std::unique_ptr<store::LocalBlobStore> blobs_;
-  std::unique_ptr<store::LayerStore> layers_;
-  std::unique_ptr<oci::ImageCatalog> catalog_;
-  std::unique_ptr<runtime::Executor> executor_;
-  std::unique_ptr<build::Builder> builder_;
-  std::unique_ptr<EngineSnapshotBuilder> engine_;
-  std::unique_ptr<meta::SqliteMetaStore> store_;
   MapContexts contexts_;
   std::unique_ptr<SnapshotService> service_;
   std::string org_a_, org_b_;

@@ -14,6 +14,7 @@
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/busybox_image.h"
 #include "cairn/testing/status_matchers.h"
+#include "engine_stack.h"
 
 namespace cairn::service {
 namespace {
@@ -23,7 +24,7 @@ using meta::SnapshotState;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class EntrypointValidationTest : public ::testing::Test {
+class EntrypointValidationTest : public ::testing::Test, protected EngineStack {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) {
@@ -32,36 +33,19 @@ class EntrypointValidationTest : public ::testing::Test {
     if (::cairn::testing::busyboxPath() == nullptr) {
       GTEST_SKIP() << "busybox-static is not installed (scripts/install-deps installs it)";
     }
-    ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("entrypoint-check"));
-    tmp_ = std::make_unique<TempDir>(std::move(dir));
-    data_ = tmp_->path() / "data";
-    fs::create_directories(data_);
-    ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
-    ASSERT_OK(
-        ::cairn::testing::storeBusyboxImage(*blobs_, *catalog_, tmp_->path() / "busybox-rootfs")
-            .status());
-    runtime::ExecutorOptions eo;
-    eo.work_root = data_ / "work" / "run";
-    eo.state_root = tmp_->path() / "state";  // hermetic: not the shared /run/cairn
-    ASSERT_OK_AND_ASSIGN(executor_, runtime::Executor::create(eo));
-    build::BuilderOptions bo;
-    bo.data_dir = data_;
-    bo.blobs = blobs_.get();
-    bo.layers = layers_.get();
-    bo.catalog = catalog_.get();
-    bo.executor = executor_.get();
-    ASSERT_OK_AND_ASSIGN(builder_, build::Builder::open(bo));
-    EngineSnapshotBuilderOptions so;
-    so.builder = builder_.get();
-    so.catalog = catalog_.get();
-    so.blobs = blobs_.get();
-    so.executor = executor_.get();
-    so.layers = layers_.get();
-    engine_ = std::make_unique<EngineSnapshotBuilder>(so);
-    ASSERT_OK_AND_ASSIGN(store_,
-                         meta::SqliteMetaStore::open(data_ / "meta.db", RealClock::instance()));
+    ASSERT_OK(openEngineStack({.temp_name = "entrypoint-check",
+                               .private_state_root = true,  // hermetic: not the shared /run/cairn
+                               .seed =
+                                   [&] {
+                                     return ::cairn::testing::storeBusyboxImage(
+                                                *blobs_, *catalog_, tmp_->path() / "busybox-rootfs")
+                                         .status();
+                                   },
+                               .engine =
+                                   [&](EngineSnapshotBuilderOptions& so) {
+                                     so.executor = executor_.get();
+                                     so.layers = layers_.get();
+                                   }}));
     ASSERT_OK_AND_ASSIGN(auto org, store_->createOrganization(meta::Organization{.name = "a"}));
     org_ = org.id;
     options_.data_dir = data_;
@@ -111,15 +95,6 @@ class EntrypointValidationTest : public ::testing::Test {
     return chunk.ok() ? chunk->bytes : "";
   }
 
-  std::unique_ptr<TempDir> tmp_;
-  fs::path data_;
-  std::unique_ptr<store::LocalBlobStore> blobs_;
-  std::unique_ptr<store::LayerStore> layers_;
-  std::unique_ptr<oci::ImageCatalog> catalog_;
-  std::unique_ptr<runtime::Executor> executor_;
-  std::unique_ptr<build::Builder> builder_;
-  std::unique_ptr<EngineSnapshotBuilder> engine_;
-  std::unique_ptr<meta::SqliteMetaStore> store_;
   ServiceOptions options_;
   std::unique_ptr<SnapshotService> service_;
   std::string org_;

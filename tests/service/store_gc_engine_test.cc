@@ -20,6 +20,7 @@
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
 #include "cairn/testing/status_matchers.h"
+#include "engine_stack.h"
 
 namespace cairn::service {
 namespace {
@@ -61,42 +62,25 @@ struct ImageBlobs {
   std::vector<Digest> layers;
 };
 
-class StoreGcEngineTest : public ::testing::TestWithParam<bool> {
+class StoreGcEngineTest : public ::testing::TestWithParam<bool>, protected EngineStack {
  protected:
   // The parameter: true = a cache budget of 0 (every step evicted at GC), false = the default.
   void SetUp() override {
     if (::geteuid() != 0) {
       GTEST_SKIP() << "the build engine mounts overlayfs: needs root (CI is root)";
     }
-    ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("store-gc-engine"));
-    tmp_ = std::make_unique<TempDir>(std::move(dir));
-    data_ = tmp_->path() / "data";
-    fs::create_directories(data_);
-    ASSERT_OK_AND_ASSIGN(blobs_, store::LocalBlobStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(layers_, store::LayerStore::open(data_));
-    ASSERT_OK_AND_ASSIGN(catalog_, oci::ImageCatalog::open(data_));
-    runtime::ExecutorOptions eo;
-    eo.work_root = data_ / "work" / "run";
-    ASSERT_OK_AND_ASSIGN(executor_, runtime::Executor::create(eo));
-    build::BuilderOptions bo;
-    bo.data_dir = data_;
-    bo.blobs = blobs_.get();
-    bo.layers = layers_.get();
-    bo.catalog = catalog_.get();
-    bo.executor = executor_.get();
-    if (GetParam()) bo.cache_budget_bytes = 0;
-    ASSERT_OK_AND_ASSIGN(builder_, build::Builder::open(bo));
-    contexts_ = std::make_unique<BlobContexts>(*blobs_);
-    EngineSnapshotBuilderOptions so;
-    so.builder = builder_.get();
-    so.catalog = catalog_.get();
-    so.blobs = blobs_.get();
-    so.layers = layers_.get();
-    so.collect_blobs = true;
-    so.blob_roots = {contexts_.get()};
-    engine_ = std::make_unique<EngineSnapshotBuilder>(so);
-    ASSERT_OK_AND_ASSIGN(store_,
-                         meta::SqliteMetaStore::open(data_ / "meta.db", RealClock::instance()));
+    ASSERT_OK(openEngineStack({.temp_name = "store-gc-engine",
+                               .builder =
+                                   [&](build::BuilderOptions& bo) {
+                                     if (GetParam()) bo.cache_budget_bytes = 0;
+                                   },
+                               .engine =
+                                   [&](EngineSnapshotBuilderOptions& so) {
+                                     contexts_ = std::make_unique<BlobContexts>(*blobs_);
+                                     so.layers = layers_.get();
+                                     so.collect_blobs = true;
+                                     so.blob_roots = {contexts_.get()};
+                                   }}));
     ASSERT_OK_AND_ASSIGN(auto org, store_->createOrganization(meta::Organization{.name = "a"}));
     org_ = org.id;
     ServiceOptions options;
@@ -153,16 +137,7 @@ class StoreGcEngineTest : public ::testing::TestWithParam<bool> {
 
   bool has(const Digest& d) const { return blobs_->exists(d); }
 
-  std::unique_ptr<TempDir> tmp_;
-  fs::path data_;
-  std::unique_ptr<store::LocalBlobStore> blobs_;
-  std::unique_ptr<store::LayerStore> layers_;
-  std::unique_ptr<oci::ImageCatalog> catalog_;
-  std::unique_ptr<runtime::Executor> executor_;
-  std::unique_ptr<build::Builder> builder_;
   std::unique_ptr<BlobContexts> contexts_;
-  std::unique_ptr<EngineSnapshotBuilder> engine_;
-  std::unique_ptr<meta::SqliteMetaStore> store_;
   std::unique_ptr<SnapshotService> service_;
   std::string org_;
 };
