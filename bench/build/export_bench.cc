@@ -50,9 +50,12 @@ void BM_CommitExport(benchmark::State& state) {
   }
   layer::CompressionOptions options{.level = static_cast<int>(state.range(0)),
                                     .threads = static_cast<int>(state.range(1))};
+  // level -99: no compression at all (the tar itself is the blob).
+  const layer::Compression compression =
+      state.range(0) == -99 ? layer::Compression::kNone : layer::Compression::kZstd;
   std::uint64_t tar_bytes = 0, blob_bytes = 0;
   for (auto _ : state) {
-    auto out = store::exportDirToBlob(tree, **blobs, layer::Compression::kZstd, {}, options);
+    auto out = store::exportDirToBlob(tree, **blobs, compression, {}, options);
     if (!out.ok()) {
       state.SkipWithError(out.status().toString().c_str());
       return;
@@ -95,6 +98,7 @@ BENCHMARK(BM_CommitExport)
     ->Args({1, 0})
     ->Args({1, 1})
     ->Args({-1, 1})
+    ->Args({-99, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime();

@@ -6,7 +6,23 @@
 #include <cerrno>
 #include <unordered_set>
 
+#include "cairn/layer/diff.h"
+#include "cairn/layer/stream.h"
+
 namespace cairn::store {
+
+Result<BlobInfo> BlobIngester::putLayerTar(const std::filesystem::path& dir, const Digest& digest,
+                                           std::uint64_t size) {
+  CAIRN_ASSIGN_OR_RETURN(auto w, writer());
+  layer::FunctionSink sink([&](std::string_view data) { return w->write(data); });
+  if (Status s = layer::createLayerTar(dir, sink).status(); !s.ok()) {
+    w->abort();
+    return s.withContext("layer tar of " + dir.string());
+  }
+  auto info = w->commit(size, digest);
+  if (!info.ok()) return info.status().withContext("layer tar of " + dir.string());
+  return info;
+}
 
 Result<std::string> BlobReader::readAll(const Digest& digest, std::uint64_t max_size) const {
   CAIRN_ASSIGN_OR_RETURN(auto stream, openRead(digest));

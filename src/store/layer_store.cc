@@ -360,6 +360,20 @@ Result<layer::EncodedLayer> exportDirToBlob(const fs::path& dir, BlobIngester& b
                                             const layer::CompressionOptions& comp_options) {
   CAIRN_ASSIGN_OR_RETURN(auto writer, blobs.writer());
   layer::FunctionSink sink([&](std::string_view data) { return writer->write(data); });
+  if (compression == layer::Compression::kNone) {
+    // The blob is the tar itself: its digest is the diff id, and the writer's own hash (which
+    // commit verifies against) is the only one the bytes need.
+    CAIRN_RETURN_IF_ERROR(layer::createLayerTar(dir, sink, diff_options).status());
+    CAIRN_ASSIGN_OR_RETURN(BlobInfo info, writer->commit());
+    layer::EncodedLayer out;
+    out.diff_id = info.digest;
+    out.tar_size = info.size;
+    out.digest = info.digest;
+    out.size = info.size;
+    out.compression = layer::Compression::kNone;
+    out.media_type = layer::ociLayerMediaType(layer::Compression::kNone);
+    return out;
+  }
   layer::LayerEncoder encoder(compression, &sink, comp_options);
   CAIRN_RETURN_IF_ERROR(layer::createLayerTar(dir, encoder, diff_options).status());
   CAIRN_ASSIGN_OR_RETURN(layer::EncodedLayer out, encoder.finishLayer());

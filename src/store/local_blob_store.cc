@@ -5,12 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
 #include "cairn/common/crypto.h"
 #include "cairn/common/encoding.h"
 #include "cairn/common/fs.h"
+#include "cairn/common/json.h"
+#include "cairn/layer/diff.h"
+#include "cairn/layer/stream.h"
 
 namespace cairn::store {
 namespace fs = std::filesystem;
@@ -163,12 +167,14 @@ bool isSha256Hex(std::string_view name) {
 LocalBlobStore::LocalBlobStore(fs::path root)
     : root_(std::move(root)),
       blobs_dir_(root_ / "blobs" / "sha256"),
+      layer_tars_dir_(root_ / "blobs" / "layer-tars"),
       ingest_dir_(root_ / "ingest") {}
 
 Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const fs::path& root) {
   if (root.empty()) return invalidArgument("blob store root must not be empty");
   std::unique_ptr<LocalBlobStore> store(new LocalBlobStore(root));
   CAIRN_RETURN_IF_ERROR(mkdirs(store->blobs_dir_));
+  CAIRN_RETURN_IF_ERROR(mkdirs(store->layer_tars_dir_));
   CAIRN_RETURN_IF_ERROR(mkdirs(store->ingest_dir_));
   return store;
 }
@@ -182,8 +188,10 @@ Result<BlobInfo> LocalBlobStore::info(const Digest& digest) const {
   fs::path p = blobPath(digest);
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) {
-    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
-    return errnoStatus(errno, "stat " + p.string());
+    if (errno != ENOENT) return errnoStatus(errno, "stat " + p.string());
+    CAIRN_ASSIGN_OR_RETURN(LayerTarNote note, readNote(digest));
+    CAIRN_RETURN_IF_ERROR(noteSource(digest, note).status());
+    return BlobInfo{digest, note.size, note.written_at};
   }
   if (!S_ISREG(st.st_mode)) return internalError(p.string() + " is not a regular file");
   return BlobInfo{digest, static_cast<std::uint64_t>(st.st_size), mtimeOf(st)};
@@ -192,7 +200,8 @@ Result<BlobInfo> LocalBlobStore::info(const Digest& digest) const {
 bool LocalBlobStore::exists(const Digest& digest) const {
   if (digest.empty()) return false;
   struct stat st {};
-  return ::stat(blobPath(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  if (::stat(blobPath(digest).c_str(), &st) == 0) return S_ISREG(st.st_mode);
+  return info(digest).ok();
 }
 
 Result<std::unique_ptr<BlobReadStream>> LocalBlobStore::openRead(const Digest& digest) const {
@@ -200,14 +209,136 @@ Result<std::unique_ptr<BlobReadStream>> LocalBlobStore::openRead(const Digest& d
   fs::path p = blobPath(digest);
   UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
-    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
-    return errnoStatus(errno, "open " + p.string());
+    if (errno != ENOENT) return errnoStatus(errno, "open " + p.string());
+    CAIRN_ASSIGN_OR_RETURN(LayerTarNote note, readNote(digest));
+    CAIRN_ASSIGN_OR_RETURN(fs::path dir, noteSource(digest, note));
+    CAIRN_ASSIGN_OR_RETURN(UniqueFd tar, materialize(digest, dir, note.size));
+    return std::unique_ptr<BlobReadStream>(
+        new LocalReadStream(std::move(tar), note.size, digest.str()));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
   if (!S_ISREG(st.st_mode)) return internalError(p.string() + " is not a regular file");
   return std::unique_ptr<BlobReadStream>(
       new LocalReadStream(std::move(fd), static_cast<std::uint64_t>(st.st_size), digest.str()));
+}
+
+Result<LocalBlobStore::LayerTarNote> LocalBlobStore::readNote(const Digest& digest) const {
+  fs::path p = layer_tars_dir_ / digest.hex();
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
+    return errnoStatus(errno, "open " + p.string());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
+  CAIRN_ASSIGN_OR_RETURN(std::string text, readFile(p));
+  auto bad = [&](std::string_view why) {
+    return internalError("layer-tar note " + p.string() + ": " + std::string(why));
+  };
+  auto j = parseJson(text);
+  if (!j.ok() || !j->is_object()) return bad("not a JSON object");
+  auto size = j->find("size");
+  auto dirs = j->find("dirs");
+  if (size == j->end() || !size->is_number_unsigned()) return bad("no size");
+  if (dirs == j->end() || !dirs->is_array()) return bad("no dirs");
+  LayerTarNote note;
+  note.size = size->get<std::uint64_t>();
+  note.written_at = mtimeOf(st);
+  for (const auto& d : *dirs) {
+    if (!d.is_string()) return bad("a dir that is not a string");
+    fs::path rel = d.get<std::string>();
+    // Relative to the root, so a data directory that moves keeps its blobs.
+    if (rel.empty() || rel.is_absolute() || *rel.begin() == "..")
+      return bad("a dir outside the root");
+    note.dirs.push_back(root_ / rel);
+  }
+  return note;
+}
+
+Result<fs::path> LocalBlobStore::noteSource(const Digest& digest, const LayerTarNote& note) const {
+  for (const fs::path& dir : note.dirs) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+  }
+  return notFound("blob " + digest.str() + " not found: the layer directories it is made from (" +
+                  std::to_string(note.dirs.size()) + ") are gone");
+}
+
+Result<UniqueFd> LocalBlobStore::materialize(const Digest& digest, const fs::path& dir,
+                                             std::uint64_t size) const {
+  // An unlinked file: nothing to clean up after a crash, and the bytes go when the stream does.
+  UniqueFd fd(::open(ingest_dir_.c_str(), O_RDWR | O_TMPFILE | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    if (errno != EOPNOTSUPP && errno != EISDIR) {
+      return errnoStatus(errno, "create a temporary file in " + ingest_dir_.string());
+    }
+    fs::path tmp = ingest_dir_ / hexEncode(randomBytes(16));
+    fd = UniqueFd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return errnoStatus(errno, "create " + tmp.string());
+    ::unlink(tmp.c_str());
+  }
+  layer::FdSink file(fd.get());
+  layer::HashingSink hashed(&file);
+  auto report = layer::createLayerTar(dir, hashed);
+  if (!report.ok()) {
+    return report.status().withContext("blob " + digest.str() + ": make the tar of " +
+                                       dir.string());
+  }
+  Digest actual = hashed.digest();
+  if (actual != digest || hashed.size() != size) {
+    return internalError("blob " + digest.str() + ": the tar of " + dir.string() + " is now " +
+                         actual.str() + " (" + std::to_string(hashed.size()) + " bytes, " +
+                         std::to_string(size) + " expected): the directory changed");
+  }
+  return fd;
+}
+
+Result<BlobInfo> LocalBlobStore::putLayerTar(const fs::path& dir, const Digest& digest,
+                                             std::uint64_t size) {
+  if (digest.empty()) return invalidArgument("empty digest");
+  struct stat st {};
+  if (::stat(blobPath(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // Committed already (pulled, or written by a store that cannot link): nothing to record.
+    if (static_cast<std::uint64_t>(st.st_size) != size) {
+      return invalidArgument("blob " + digest.str() + " has " + std::to_string(st.st_size) +
+                             " bytes, not " + std::to_string(size));
+    }
+    return BlobInfo{digest, size, mtimeOf(st)};
+  }
+  std::error_code ec;
+  fs::path abs = fs::absolute(dir, ec).lexically_normal();
+  fs::path root = fs::absolute(root_, ec).lexically_normal();
+  fs::path rel = abs.lexically_relative(root);
+  if (ec || rel.empty() || *rel.begin() == ".." || *rel.begin() == ".") {
+    return invalidArgument("layer tar source " + dir.string() + " is not inside the store root " +
+                           root_.string());
+  }
+  if (::stat(abs.c_str(), &st) != 0) return errnoStatus(errno, "stat " + abs.string());
+  if (!S_ISDIR(st.st_mode)) return invalidArgument(abs.string() + " is not a directory");
+  // Keep the other directories the note names that still exist: any of them makes the blob.
+  Json dirs = Json::array();
+  dirs.push_back(rel.string());
+  if (auto old = readNote(digest); old.ok()) {
+    if (old->size != size) {
+      return invalidArgument("blob " + digest.str() + " has " + std::to_string(old->size) +
+                             " bytes, not " + std::to_string(size));
+    }
+    if (std::find(old->dirs.begin(), old->dirs.end(), root_ / rel) != old->dirs.end()) {
+      return BlobInfo{digest, size, old->written_at};  // named already
+    }
+    for (const fs::path& d : old->dirs) {
+      fs::path r = d.lexically_relative(root_);
+      if (r == rel) continue;
+      struct stat dst {};
+      if (::stat(d.c_str(), &dst) == 0 && S_ISDIR(dst.st_mode)) dirs.push_back(r.string());
+    }
+  }
+  Json note = {{"size", size}, {"dirs", dirs}};
+  fs::path p = layer_tars_dir_ / digest.hex();
+  CAIRN_RETURN_IF_ERROR(writeFileDurable(p, note.dump() + "\n", 0444));
+  if (::stat(p.c_str(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
+  return BlobInfo{digest, size, mtimeOf(st)};
 }
 
 Result<std::unique_ptr<BlobWriter>> LocalBlobStore::writer() {
@@ -246,16 +377,55 @@ Status LocalBlobStore::walk(const std::function<Status(const BlobInfo&)>& fn) co
                   mtimeOf(st)};
     CAIRN_RETURN_IF_ERROR(fn(info));
   }
+  return walkNotes([&](const Digest& digest) -> Status {
+    if (::faccessat(dfd, digest.hex().c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      return okStatus();  // committed as well: reported above
+    }
+    auto note = readNote(digest);
+    if (!note.ok()) {
+      if (note.status().code() == StatusCode::kNotFound) return okStatus();  // removed meanwhile
+      return note.status();
+    }
+    // Reported even when its directories are gone, so that the GC can remove it.
+    return fn(BlobInfo{digest, note->size, note->written_at});
+  });
+}
+
+Status LocalBlobStore::walkNotes(const std::function<Status(const Digest&)>& fn) const {
+  DIR* dir = ::opendir(layer_tars_dir_.c_str());
+  if (dir == nullptr) {
+    if (errno == ENOENT) return okStatus();
+    return errnoStatus(errno, "open directory " + layer_tars_dir_.string());
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  std::vector<Digest> digests;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      if (errno != 0) return errnoStatus(errno, "read directory " + layer_tars_dir_.string());
+      break;
+    }
+    if (!isSha256Hex(e->d_name)) continue;  // also skips writeFileDurable's temporary files
+    digests.push_back(*Digest::fromSha256Hex(e->d_name));
+  }
+  closer.reset();
+  for (const Digest& d : digests)
+    CAIRN_RETURN_IF_ERROR(fn(d));
   return okStatus();
 }
 
 Status LocalBlobStore::remove(const Digest& digest) {
   if (digest.empty()) return invalidArgument("empty digest");
-  fs::path p = blobPath(digest);
-  if (::unlink(p.c_str()) != 0) {
-    if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
-    return errnoStatus(errno, "remove " + p.string());
+  bool removed = false;
+  for (const fs::path& p : {blobPath(digest), layer_tars_dir_ / digest.hex()}) {
+    if (::unlink(p.c_str()) == 0) {
+      removed = true;
+    } else if (errno != ENOENT) {
+      return errnoStatus(errno, "remove " + p.string());
+    }
   }
+  if (!removed) return notFound("blob " + digest.str() + " not found");
   return okStatus();
 }
 
@@ -319,6 +489,33 @@ Result<FsckReport> LocalBlobStore::fsck(FsckMode mode) {
     report.corrupt.push_back({digest.str(), problem});
     if (mode == FsckMode::kQuarantine) CAIRN_RETURN_IF_ERROR(quarantine(name));
   }
+  // Layer-tar blobs: the tar of the directory must still hash to the name. A broken note has
+  // no bytes to quarantine; it is removed, as a corrupt blob leaves the store.
+  CAIRN_RETURN_IF_ERROR(walkNotes([&](const Digest& digest) -> Status {
+    if (std::find(names.begin(), names.end(), digest.hex()) != names.end()) return okStatus();
+    std::string problem;
+    auto note = readNote(digest);
+    if (!note.ok()) {
+      if (note.status().code() == StatusCode::kNotFound) return okStatus();
+      problem = note.status().message();
+    } else if (auto dir = noteSource(digest, *note); !dir.ok()) {
+      problem = dir.status().message();
+    } else if (auto tar = materialize(digest, *dir, note->size); !tar.ok()) {
+      problem = tar.status().message();
+    } else {
+      ++report.checked;
+      report.bytes += note->size;
+      return okStatus();
+    }
+    report.corrupt.push_back({digest.str(), problem});
+    if (mode == FsckMode::kQuarantine) {
+      fs::path p = layer_tars_dir_ / digest.hex();
+      if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+        return errnoStatus(errno, "remove " + p.string());
+      }
+    }
+    return okStatus();
+  }));
   return report;
 }
 

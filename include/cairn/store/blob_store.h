@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -96,6 +97,16 @@ class BlobIngester {
   //! A new writer. Writers are independent: any number may be open at once, for the same or
   //! different content.
   virtual Result<std::unique_ptr<BlobWriter>> writer() = 0;
+  //! Publishes the blob `digest` (`size` bytes): the uncompressed layer tar of directory `dir`
+  //! as layer::createLayerTar(dir) writes it with default options (the caller got both values
+  //! from such a pass). A store that can read `dir` again whenever the blob is read —
+  //! LocalBlobStore, for a directory under its root that never changes, an unpacked layer —
+  //! records only where the bytes come from and makes them when the blob is opened, so a build
+  //! pays one hash pass per layer and no copy; the default writes the tar now. Readers see an
+  //! ordinary blob either way. A tar that no longer hashes to `digest` when it is made is an
+  //! error for the reader, never wrong bytes.
+  virtual Result<BlobInfo> putLayerTar(const std::filesystem::path& dir, const Digest& digest,
+                                       std::uint64_t size);
 };
 
 class BlobManager {

@@ -1,8 +1,18 @@
 // The blob store on the local filesystem (containerd's plugins/content/local):
 //
 //   <root>/blobs/sha256/<hex>   committed blobs, read-only (0444), immutable
+//   <root>/blobs/layer-tars/<hex>  blobs made on read: the uncompressed tar of an unpacked layer
+//                               directory under <root> (putLayerTar); JSON {"size", "dirs"}
 //   <root>/ingest/<random>      partial writes; commit = fsync → size/digest check → rename
 //   <root>/quarantine/<hex>     corrupt blobs moved aside by fsck(kQuarantine)
+//
+// A layer-tar blob is what a build leaves for each layer of the image it made ("compressed
+// lazily"): the layer directory is already on disk for overlay, so the store keeps only a note
+// of where its tar comes from, and openRead writes the tar into an unlinked temporary file,
+// checks its size and digest, and returns a stream on it. Exports and pushes read it once and
+// compress; nothing else reads layer blobs of a local build. A layer-tar blob lists every
+// directory it was published from (the same diff id can sit on several parents) and is
+// readable while one of them exists; walk, remove and the GC treat it like any blob.
 //
 // `root` is Cairn's data directory. Several LocalBlobStore objects (and processes) may share one
 // root: rename() is atomic, so concurrent writers of the same content all succeed and leave
@@ -12,7 +22,9 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
+#include "cairn/common/fs.h"
 #include "cairn/store/blob_store.h"
 
 namespace cairn::store {
@@ -26,6 +38,10 @@ class LocalBlobStore final : public BlobStore {
   bool exists(const Digest& digest) const override;
   Result<std::unique_ptr<BlobReadStream>> openRead(const Digest& digest) const override;
   Result<std::unique_ptr<BlobWriter>> writer() override;
+  //! Records `dir` (which must be under root()) as a source of `digest`; no bytes are copied.
+  //! A blob already committed under `digest` is returned as is.
+  Result<BlobInfo> putLayerTar(const std::filesystem::path& dir, const Digest& digest,
+                               std::uint64_t size) override;
   Status walk(const std::function<Status(const BlobInfo&)>& fn) const override;
   Status remove(const Digest& digest) override;
 
@@ -51,7 +67,23 @@ class LocalBlobStore final : public BlobStore {
  private:
   explicit LocalBlobStore(std::filesystem::path root);
   std::filesystem::path root_;
+  //! The layer-tar note of `digest` (NotFound if there is none).
+  struct LayerTarNote {
+    std::uint64_t size = 0;
+    std::vector<std::filesystem::path> dirs;  //!< absolute
+    SystemTime written_at{};
+  };
+  Result<LayerTarNote> readNote(const Digest& digest) const;
+  //! The first of the note's dirs that still exists; NotFound when none does.
+  Result<std::filesystem::path> noteSource(const Digest& digest, const LayerTarNote& note) const;
+  //! Calls `fn` with the digest of every layer-tar note.
+  Status walkNotes(const std::function<Status(const Digest&)>& fn) const;
+  //! Writes the tar of `dir` into an unlinked file and checks it against `digest` and `size`.
+  Result<UniqueFd> materialize(const Digest& digest, const std::filesystem::path& dir,
+                               std::uint64_t size) const;
+
   std::filesystem::path blobs_dir_;
+  std::filesystem::path layer_tars_dir_;
   std::filesystem::path ingest_dir_;
 };
 
