@@ -106,8 +106,16 @@ RuntimeCompatibility checkRuntimeCompatibility(const CgroupInfo& info,
 }
 
 Status prepareCgroupsForRuntime(std::string_view runtime_name) {
+  CAIRN_ASSIGN_OR_RETURN(CgroupInfo info, detectHostCgroups());
+  return prepareCgroupsForRuntime(runtime_name, info);
+}
+
+Status prepareCgroupsForRuntime(std::string_view runtime_name, const CgroupInfo& detected) {
+  // The common case (nothing to mount) needs no lock and no second look at the host.
+  if (checkRuntimeCompatibility(detected, runtime_name).v1_mounts_needed.empty()) return okStatus();
   static std::mutex mu;
   std::lock_guard lock(mu);
+  // Another thread may have mounted the hierarchies meanwhile: decide on a fresh look.
   CAIRN_ASSIGN_OR_RETURN(CgroupInfo info, detectHostCgroups());
   RuntimeCompatibility c = checkRuntimeCompatibility(info, runtime_name);
   if (c.v1_mounts_needed.empty()) return okStatus();

@@ -191,6 +191,7 @@ Result<std::string> overlayMountOptions(const OverlayMount& overlay) {
     CAIRN_RETURN_IF_ERROR(checkOverlayPath(overlay.upper_dir, "upper dir"));
     CAIRN_RETURN_IF_ERROR(checkOverlayPath(overlay.work_dir, "work dir"));
     options += ",upperdir=" + overlay.upper_dir.native() + ",workdir=" + overlay.work_dir.native();
+    if (overlay.discard_upper) options += ",volatile";
   }
   return options;
 }
@@ -211,8 +212,15 @@ Status mountOverlay(const OverlayMount& overlay, const fs::path& target) {
   std::string where = "overlay on " + target.string() + " (" +
                       std::to_string(overlay.lower_dirs.size()) + " lower dirs)";
   if (options.size() < kMaxOverlayOptionBytes) {
-    if (mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0)
+    if (mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
+      // `volatile` is Linux >= 5.10; an older kernel mounts without it (and syncs on unmount).
+      if (errno == EINVAL && overlay.discard_upper) {
+        OverlayMount durable = overlay;
+        durable.discard_upper = false;
+        return mountOverlay(durable, target);
+      }
       return errnoStatus(errno, "mount " + where);
+    }
     return okStatus();
   }
   // Too long for one page: the new mount API takes one lower dir per call (Linux >= 6.8).
@@ -229,6 +237,10 @@ Status mountOverlay(const OverlayMount& overlay, const fs::path& target) {
     if (fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "upperdir", overlay.upper_dir.c_str(), 0) != 0 ||
         fsconfig(fsfd.get(), FSCONFIG_SET_STRING, "workdir", overlay.work_dir.c_str(), 0) != 0)
       return errnoStatus(errno, "fsconfig upperdir/workdir for " + where);
+    // lowerdir+ means Linux >= 6.8, which knows `volatile` (5.10).
+    if (overlay.discard_upper &&
+        fsconfig(fsfd.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) != 0)
+      return errnoStatus(errno, "fsconfig volatile for " + where);
   }
   if (fsconfig(fsfd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
     return errnoStatus(errno, "create " + where);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -158,8 +159,34 @@ Result<std::filesystem::path> findExecutable(const std::string& name) {
   return notFound("executable " + name + " not found in PATH");
 }
 
+namespace {
+
+// posix_spawn's attributes and file actions, destroyed with the object.
+struct SpawnAttrs {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  SpawnAttrs() {
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&actions);
+  }
+  ~SpawnAttrs() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  SpawnAttrs(const SpawnAttrs&) = delete;
+  SpawnAttrs& operator=(const SpawnAttrs&) = delete;
+};
+
+}  // namespace
+
 Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   if (options.args.empty()) return invalidArgument("spawn: no program given");
+  // posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK)) does not copy this process's page
+  // tables, and the parent does not take copy-on-write faults afterwards: in `cairn run` a
+  // fork() cost ~1 ms of the sandbox's start. A parent-death signal has no posix_spawn
+  // attribute, and passing extra fds through needs a per-fd close list, so those two (the
+  // slirp4netns network, off the hot path) keep the fork() path below.
+  if (options.parent_death_signal == 0 && options.keep_fds.empty()) return spawnLight(options);
   CAIRN_ASSIGN_OR_RETURN(std::filesystem::path program, findExecutable(options.args[0]));
   // Everything the child needs is prepared before fork: after fork only async-signal-safe
   // calls are allowed (this process has threads).
@@ -221,6 +248,67 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
     execve(program_str.c_str(), argv.data(), environ);
     _exit(127);
   }
+  reaper.watch(pid);
+  // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
+  UniqueFd pidfd(openPidFd(pid));
+  int pidfd_errno = errno;
+  lock.unlock();
+  if (!pidfd.valid()) {
+    ::kill(pid, SIGKILL);
+    reaper.wait(pid, std::nullopt);
+    return errnoStatus(pidfd_errno, "pidfd_open");
+  }
+  return Subprocess(pid, std::move(pidfd));
+}
+
+Result<Subprocess> Subprocess::spawnLight(const SpawnOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(std::filesystem::path program, findExecutable(options.args[0]));
+  std::vector<char*> argv;
+  for (const auto& a : options.args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::string program_str = program.string();
+  UniqueFd dev_null;
+  // The child's 0, 1 and 2 come from copies numbered 3 or above, so that no dup2 onto 0..2 can
+  // clobber a source another one still needs (stdout given as fd 0, …); closefrom(3) then
+  // drops the copies and everything else this process did not mark close-on-exec.
+  UniqueFd sources[3];
+  const int wanted[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
+  for (int i = 0; i < 3; ++i) {
+    int fd = wanted[i];
+    if (fd < 0) {
+      if (!dev_null.valid()) dev_null.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
+      if (!dev_null.valid()) return errnoStatus(errno, "open /dev/null");
+      fd = dev_null.get();
+    }
+    sources[i].reset(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!sources[i].valid()) return errnoStatus(errno, "dup fd " + std::to_string(fd));
+  }
+  SpawnAttrs spawn;
+  // Ignored signals survive exec: a server that ignores SIGPIPE must not hand that to a build
+  // step (`yes | head` would then spin on EPIPE instead of dying). Every signal goes back to
+  // its default, and none stays blocked.
+  // Every bit set, not sigfillset: that leaves out glibc's internal signals (32, 33), which
+  // glibc's posix_spawn then sets to SIG_IGN in the child, and the exec'd program would
+  // inherit them ignored.
+  sigset_t all, none;
+  std::memset(&all, 0xff, sizeof all);
+  sigemptyset(&none);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (options.new_session) flags |= POSIX_SPAWN_SETSID;
+  int err = posix_spawnattr_setflags(&spawn.attr, flags);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&spawn.attr, &all);
+  if (err == 0) err = posix_spawnattr_setsigmask(&spawn.attr, &none);
+  for (int i = 0; i < 3 && err == 0; ++i)
+    err = posix_spawn_file_actions_adddup2(&spawn.actions, sources[i].get(), i);
+  if (err == 0) err = posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
+  if (err != 0) return errnoStatus(err, "posix_spawn attributes for " + program_str);
+
+  ChildReaper& reaper = ChildReaper::instance();
+  auto lock = reaper.spawnLock();
+  pid_t pid = -1;
+  err = posix_spawn(&pid, program_str.c_str(), &spawn.actions, &spawn.attr, argv.data(), environ);
+  if (err != 0) return errnoStatus(err, "spawn " + program_str);
   reaper.watch(pid);
   // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
   UniqueFd pidfd(openPidFd(pid));

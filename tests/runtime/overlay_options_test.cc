@@ -19,6 +19,16 @@ TEST(OverlayOptionsTest, ListsLowersNewestFirstThenUpperAndWork) {
   EXPECT_EQ(ro_options, "lowerdir=/l/2:/l/1");
 }
 
+TEST(OverlayOptionsTest, ADiscardedUpperIsVolatile) {
+  OverlayMount m{{"/l/1"}, "/u", "/w", /*discard_upper=*/true};
+  ASSERT_OK_AND_ASSIGN(std::string options, overlayMountOptions(m));
+  EXPECT_EQ(options, "lowerdir=/l/1,upperdir=/u,workdir=/w,volatile");
+  // Without an upper there is nothing to sync or discard.
+  OverlayMount ro{{"/l/2", "/l/1"}, {}, {}, /*discard_upper=*/true};
+  ASSERT_OK_AND_ASSIGN(std::string ro_options, overlayMountOptions(ro));
+  EXPECT_EQ(ro_options, "lowerdir=/l/2:/l/1");
+}
+
 TEST(OverlayOptionsTest, RejectsPathsOverlayCannotCarry) {
   EXPECT_THAT(overlayMountOptions({{"/a:b"}, "/u", "/w"}),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("'/a:b'")));

@@ -63,6 +63,30 @@ TEST_F(OverlayTest, MountsUnmountsAndWritesToUpper) {
   EXPECT_FALSE(fs::exists(target / "a.txt"));
 }
 
+TEST_F(OverlayTest, ADiscardedUpperIsMountedVolatile) {
+  write(layer(1) / "a.txt", "one");
+  fs::path upper = dir_->path() / "upper", work = dir_->path() / "work",
+           target = dir_->path() / "mnt";
+  for (const auto& d : {upper, work, target})
+    fs::create_directories(d);
+  OverlayMount overlay{{layer(1)}, upper, work};
+  overlay.discard_upper = true;
+  ASSERT_OK(mountOverlay(overlay, target));
+  write(target / "b.txt", "new");
+  // The kernel took the option (it shows in the mount's super options)…
+  ASSERT_OK_AND_ASSIGN(std::string mountinfo, readFile("/proc/self/mountinfo"));
+  std::size_t at = mountinfo.find(" " + target.string() + " ");
+  ASSERT_NE(at, std::string::npos) << mountinfo;
+  std::string line = mountinfo.substr(at, mountinfo.find('\n', at) - at);
+  EXPECT_NE(line.find("volatile"), std::string::npos) << line;
+  // …and the overlay still behaves as one: reads from the lower, writes to the upper.
+  EXPECT_EQ(read(target / "a.txt"), "one");
+  ASSERT_OK(unmountReliably(target));
+  EXPECT_EQ(read(upper / "b.txt"), "new");
+  // overlayfs marks the work dir so that this upper is never mounted again after a crash.
+  EXPECT_TRUE(fs::exists(work / "work" / "incompat" / "volatile"));
+}
+
 TEST_F(OverlayTest, SingleReadOnlyLowerIsABindMount) {
   write(layer(1) / "a.txt", "one");
   fs::path target = dir_->path() / "mnt";

@@ -1,7 +1,11 @@
 #include "cairn/runtime/process.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <thread>
 
@@ -62,6 +66,60 @@ TEST(ProcessTest, ChildrenStartWithDefaultSignalHandling) {
   sigaction(SIGPIPE, &previous, nullptr);
   ASSERT_OK(out);
   EXPECT_EQ(out->out, "SigIgn:\t0000000000000000\n");
+}
+
+TEST(ProcessTest, StdioFdsMayBeGivenInAnyOrder) {
+  // stdout and stderr swapped onto each other's pipe, and stdin taken from what is fd 1 here:
+  // no dup2 onto 0..2 may clobber a source that a later one still needs.
+  int out_pipe[2], err_pipe[2];
+  ASSERT_EQ(pipe2(out_pipe, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(err_pipe, O_CLOEXEC), 0);
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]), err_r(err_pipe[0]), err_w(err_pipe[1]);
+  SpawnOptions options;
+  options.args = {"/bin/sh", "-c", "echo to-stdout; echo to-stderr >&2"};
+  options.stdout_fd = err_w.get();
+  options.stderr_fd = out_w.get();
+  ASSERT_OK_AND_ASSIGN(Subprocess p, Subprocess::spawn(options));
+  out_w.reset();
+  err_w.reset();
+  auto status = p.wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->exit_code, 0);
+  auto drain = [](int fd) {
+    std::string all;
+    char buf[256];
+    ssize_t n = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+      all.append(buf, static_cast<std::size_t>(n));
+    return all;
+  };
+  EXPECT_EQ(drain(err_r.get()), "to-stdout\n");
+  EXPECT_EQ(drain(out_r.get()), "to-stderr\n");
+}
+
+TEST(ProcessTest, ChildrenInheritNoOtherFdsAndMayGetTheirOwnSession) {
+  // An fd without close-on-exec (as a parent process may leave one) must not leak in.
+  UniqueFd leak(open("/dev/null", O_RDONLY));
+  ASSERT_TRUE(leak.valid());
+  ASSERT_OK_AND_ASSIGN(CommandOutput fds, runCommand({"/bin/ls", "/proc/self/fd"}));
+  EXPECT_EQ(fds.out, "0\n1\n2\n3\n");  // 3: ls's own directory handle
+  int out_pipe[2];
+  ASSERT_EQ(pipe2(out_pipe, O_CLOEXEC), 0);
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  SpawnOptions options;
+  options.args = {"/bin/sh", "-c", "cut -d' ' -f1,6 /proc/$$/stat"};
+  options.stdout_fd = out_w.get();
+  options.new_session = true;
+  ASSERT_OK_AND_ASSIGN(Subprocess p, Subprocess::spawn(options));
+  out_w.reset();
+  ASSERT_TRUE(p.wait());
+  char buf[64] = {};
+  ssize_t n = read(out_r.get(), buf, sizeof buf - 1);
+  ASSERT_GT(n, 0);
+  int pid = 0, sid = 0;
+  ASSERT_EQ(std::sscanf(buf, "%d %d", &pid, &sid), 2) << buf;
+  EXPECT_EQ(pid, p.pid());
+  EXPECT_EQ(sid, p.pid());  // setsid(): the child leads its own session
 }
 
 TEST(ProcessTest, SubprocessWaitWithDeadlineAndKill) {

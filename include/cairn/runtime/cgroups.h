@@ -54,5 +54,8 @@ RuntimeCompatibility checkRuntimeCompatibility(const CgroupInfo& info,
 //! missing v1 hierarchies (logging a line saying so). Returns FailedPrecondition with the
 //! reason when it cannot (the caller may then fall back to runc).
 Status prepareCgroupsForRuntime(std::string_view runtime_name);
+//! The same with the host's cgroups already detected (detectHostCgroups), so a caller that
+//! also wants them reads /proc/self/mountinfo once.
+Status prepareCgroupsForRuntime(std::string_view runtime_name, const CgroupInfo& detected);
 
 }  // namespace cairn::runtime

@@ -26,6 +26,12 @@ struct OverlayMount {
   std::vector<std::filesystem::path> lower_dirs;  //!< newest first (the overlayfs order)
   std::filesystem::path upper_dir;                //!< empty: a read-only overlay
   std::filesystem::path work_dir;                 //!< required with upper_dir
+  //! The upper dir is thrown away after this mount (a sandbox's ephemeral layer): mount with
+  //! overlayfs's `volatile` option, so that neither writes nor the unmount sync it. Without it,
+  //! unmounting an overlay syncs the whole filesystem holding the upper dir, which waited for
+  //! every dirty page of the host (1-50 ms per `cairn run` on a busy build machine). Such an
+  //! upper/work pair must never be mounted again (overlayfs refuses after a crash anyway).
+  bool discard_upper = false;
 };
 
 //! "lowerdir=a:b,upperdir=u,workdir=w" (paths checked for characters overlayfs cannot take).

@@ -103,6 +103,7 @@ class Subprocess {
 
  private:
   Subprocess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  static Result<Subprocess> spawnLight(const SpawnOptions& options);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   std::optional<ExitStatus> status_;
