@@ -1,7 +1,7 @@
 // `cairn run`: runs a command in a sandbox over a stored image or a root filesystem, with an
 // ephemeral upper dir, resource limits and the chosen network; exits with the command's status.
 //
-//   cairn run busybox:latest --memory 0.5 --network none -- sh -c 'echo hi'
+//   cairn run --memory 0.5 --network none busybox:latest sh -c 'echo hi'
 //   cairn run --rootfs ./rootfs -- /bin/sh -c 'echo hi'
 //
 // An IMAGE is looked up in the local catalog (name → manifest → config); its layers are made
@@ -245,6 +245,18 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   return result->status.shellCode();
 }
 
+// CLI11 with positionals_at_end() stops option parsing at the first positional, so a `--`
+// after IMAGE arrives as the command's first word, and with --rootfs the first word of the
+// command lands in `image`.
+void finishRunArgs(RunFlags& flags) {
+  if (!flags.rootfs.empty() && !flags.image.empty()) {
+    flags.command.insert(flags.command.begin(), flags.image);
+    flags.image.clear();
+  }
+  if (!flags.command.empty() && flags.command.front() == "--")
+    flags.command.erase(flags.command.begin());
+}
+
 void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   auto flags = std::make_shared<RunFlags>();
   auto* cmd = app.add_subcommand("run",
@@ -264,16 +276,16 @@ void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--timeout", flags->timeout_s, "Kill the sandbox after this many seconds");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime (crun, runc, or a path)");
   cmd->add_option("--hostname", flags->hostname, "Host name inside the sandbox");
-  // Positionals: [IMAGE] COMMAND [ARG...]; with --rootfs there is no IMAGE. Put `--` before a
-  // command that has options of its own.
+  // Positionals: [IMAGE] COMMAND [ARG...]; with --rootfs there is no IMAGE. As with `docker
+  // run`, everything after the first positional belongs to the command, options included
+  // (`cairn run IMAGE sh -c 'echo hi'`, `cairn run IMAGE ls --color`); a `--` right there is
+  // still accepted and dropped.
   cmd->add_option("image", flags->image, "Image to run (omit with --rootfs)");
   cmd->add_option("command", flags->command, "Command and arguments");
-  cmd->footer("Usage: cairn run [OPTIONS] (--rootfs DIR | IMAGE) -- COMMAND [ARG...]");
+  cmd->positionals_at_end();
+  cmd->footer("Usage: cairn run [OPTIONS] (--rootfs DIR | IMAGE) [--] [COMMAND [ARG...]]");
   cmd->callback([flags, &options] {
-    if (!flags->rootfs.empty() && !flags->image.empty()) {
-      flags->command.insert(flags->command.begin(), flags->image);
-      flags->image.clear();
-    }
+    finishRunArgs(*flags);
     cairn::cli::setExitCode(runSandbox(*flags, options));
   });
 }

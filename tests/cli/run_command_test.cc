@@ -146,6 +146,37 @@ TEST_F(CliRunTest, ImageWithoutCommandNeedsOne) {
   EXPECT_EQ(ok.out, "given\n");
 }
 
+TEST_F(CliRunTest, EverythingAfterTheImageIsTheCommandAsInDockerRun) {
+  addImage("greeter:1", greeter());
+  // Options after IMAGE belong to the command (this used to fail with "The following argument
+  // was not expected: -c").
+  auto sh = run({"greeter:1", "sh", "-c", "echo hi"});
+  ASSERT_EQ(sh.exit_code, 0) << sh.err;
+  EXPECT_EQ(sh.out, "hi\n");
+  // Even ones `cairn run` itself has.
+  auto flags = run({"-u", "root", "greeter:1", "echo", "--network", "host", "-e", "X=1", "--"});
+  ASSERT_EQ(flags.exit_code, 0) << flags.err;
+  EXPECT_EQ(flags.out, "--network host -e X=1 --\n");
+  // `--` right after the image is still accepted, and only that one is dropped.
+  auto dashes = run({"greeter:1", "--", "echo", "--", "x"});
+  ASSERT_EQ(dashes.exit_code, 0) << dashes.err;
+  EXPECT_EQ(dashes.out, "-- x\n");
+  // With --rootfs the first positional is already the command.
+  fs::path root = tmp_->path() / "plain";
+  ASSERT_OK(cairn::testing::makeBusyboxRootfs(root));
+  auto rootfs = run({"--rootfs", root.string(), "/bin/sh", "-c", "echo from $0", "rootfs"});
+  ASSERT_EQ(rootfs.exit_code, 0) << rootfs.err;
+  EXPECT_EQ(rootfs.out, "from rootfs\n");
+}
+
+TEST_F(CliRunTest, AnUnknownOptionBeforeTheImageIsStillAUsageError) {
+  addImage("greeter:1", greeter());
+  auto r = run({"--no-such-flag", "greeter:1", "true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--no-such-flag"));
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(CliRunTest, RootfsStillWorks) {
   fs::path root = tmp_->path() / "plain";
   ASSERT_OK(cairn::testing::makeBusyboxRootfs(root));
