@@ -479,36 +479,26 @@ struct Builder::Run {
   // ---- steps --------------------------------------------------------------------------
 
   // Makes a finished step's upper dir the step's layer (renamed into the layer store, no copy).
-  // A layer that will be in the image is tarred once here: the one pass yields its diff id and
-  // its compressed blob, so the export at the end has nothing left to do for it (the layer
-  // store's adoptDir would tar it once just for the diff id, and the export a second time).
-  // Layers of stages the image does not contain only get adoptDir's hash-only pass.
+  // A layer that will be in the image is also its blob, uncompressed and not copied: the one
+  // hash pass over the tar gives the diff id (which names the layer) and the tar's size, and
+  // the blob store records the layer dir as the blob's source (putLayerTar), making the tar
+  // only when the blob is read. Compression waits until the image leaves the machine (export,
+  // push). Layers of stages the image does not contain get the same pass and no blob.
   Status commitLayer(StageState& s, const std::string& key, const fs::path& upper) {
-    store::LayerInfo info;
+    CAIRN_ASSIGN_OR_RETURN(HashedTree tree, hashTree(upper));
+    CAIRN_ASSIGN_OR_RETURN(
+        store::LayerInfo info,
+        b.options_.layers->getOrCreate(
+            topChain(s), tree.diff_id, [&](const fs::path& fs_dir) -> Result<std::uint64_t> {
+              if (::rmdir(fs_dir.c_str()) != 0)
+                return errnoStatus(errno, "remove " + fs_dir.string());
+              if (::rename(upper.c_str(), fs_dir.c_str()) != 0)
+                return errnoStatus(errno, "move " + upper.string() + " to " + fs_dir.string());
+              return tree.report.bytes;
+            }));
     std::optional<oci::Descriptor> blob;
     if (s.exports_layers) {
-      CAIRN_ASSIGN_OR_RETURN(auto exported, exportUpper(upper));
-      auto& [report, enc] = exported;
-      // Recorded at once: the cache index's exported blobs are roots for the store's GC.
-      (void)b.cache_->putExported(enc.diff_id, {enc.digest, enc.size, enc.media_type});
-      std::uint64_t bytes = report.bytes;
-      CAIRN_ASSIGN_OR_RETURN(
-          info, b.options_.layers->getOrCreate(
-                    topChain(s), enc.diff_id, [&](const fs::path& fs_dir) -> Result<std::uint64_t> {
-                      if (::rmdir(fs_dir.c_str()) != 0)
-                        return errnoStatus(errno, "remove " + fs_dir.string());
-                      if (::rename(upper.c_str(), fs_dir.c_str()) != 0)
-                        return errnoStatus(errno,
-                                           "move " + upper.string() + " to " + fs_dir.string());
-                      return bytes;
-                    }));
-      oci::Descriptor d;
-      d.media_type = enc.media_type;
-      d.digest = enc.digest;
-      d.size = static_cast<std::int64_t>(enc.size);
-      blob = d;
-    } else {
-      CAIRN_ASSIGN_OR_RETURN(info, b.options_.layers->adoptDir(topChain(s), upper));
+      CAIRN_ASSIGN_OR_RETURN(blob, linkLayerBlob(info.chain_id, tree.diff_id, tree.tar_size));
     }
     s.layers.push_back({info.chain_id, info.diff_id, blob, blob.has_value()});
     s.key = key;
@@ -518,23 +508,46 @@ struct Builder::Run {
     return okStatus();
   }
 
-  // tar → diff id → compression → digest → blob store, in one pass over `dir`. A cancelled
-  // build stops it between writes; the unfinished blob writer is aborted (its ingest file
-  // removed) when it goes out of scope, so nothing partial stays behind.
-  Result<std::pair<layer::DiffReport, layer::EncodedLayer>> exportUpper(const fs::path& dir) {
-    CAIRN_ASSIGN_OR_RETURN(auto writer, b.options_.blobs->writer());
-    layer::FunctionSink sink([&](std::string_view data) -> Status {
+  struct HashedTree {
+    layer::DiffReport report;
+    Digest diff_id;
+    std::uint64_t tar_size = 0;
+  };
+
+  // The tar pass without the tar: diff id and size of `dir`'s layer tar. A cancelled build
+  // stops it between writes.
+  Result<HashedTree> hashTree(const fs::path& dir) {
+    layer::FunctionSink stop([&](std::string_view) -> Status {
       // The caller's token too: the scheduler forwards it to cancel_token only when it wakes.
       if (cancelled() || (req.cancel && req.cancel->cancelled())) return cancelled_status();
-      return writer->write(data);
+      return okStatus();
     });
-    layer::LayerEncoder encoder(layer::Compression::kZstd, &sink, b.options_.layer_compression);
-    auto report = layer::createLayerTar(dir, encoder);
-    if (!report.ok()) return report.status().withContext("export the layer of " + dir.string());
-    auto enc = encoder.finishLayer();
-    if (!enc.ok()) return enc.status().withContext("export the layer of " + dir.string());
-    CAIRN_RETURN_IF_ERROR(writer->commit(enc->size, enc->digest).status());
-    return std::make_pair(*report, *enc);
+    layer::HashingSink hashed(&stop);
+    auto report = layer::createLayerTar(dir, hashed);
+    if (!report.ok()) return report.status().withContext("hash the layer of " + dir.string());
+    HashedTree out;
+    out.report = *report;
+    out.tar_size = hashed.size();
+    out.diff_id = hashed.digest();
+    return out;
+  }
+
+  // Publishes layer `chain_id`'s dir as its uncompressed blob (digest = diff id) and records it
+  // by diff id in the cache index at once: the index's exported blobs are roots for the store's
+  // GC, and a later build with this layer cached reuses the same descriptor, so a fully cached
+  // rebuild gives the same manifest.
+  Result<oci::Descriptor> linkLayerBlob(const Digest& chain_id, const Digest& diff_id,
+                                        std::uint64_t tar_size) {
+    CAIRN_RETURN_IF_ERROR(
+        b.options_.blobs->putLayerTar(b.options_.layers->fsPath(chain_id), diff_id, tar_size)
+            .status()
+            .withContext("layer " + chain_id.str()));
+    oci::Descriptor d;
+    d.media_type = layer::ociLayerMediaType(layer::Compression::kNone);
+    d.digest = diff_id;
+    d.size = static_cast<std::int64_t>(tar_size);
+    (void)b.cache_->putExported(diff_id, {d.digest, tar_size, d.media_type});
+    return d;
   }
 
   // A cache hit: the layer exists and is reused as is.
@@ -1658,27 +1671,28 @@ struct Builder::Run {
         layer.blob.reset();
       if (!layer.blob) {
         auto known = b.cache_->exported(layer.diff_id);
-        if (known.ok() && *known && b.options_.blobs->info((*known)->digest).ok()) {
+        if (known.ok() && *known && (*known)->digest == layer.diff_id) {
+          // An uncompressed layer blob: make sure it names this layer's dir as a source (a
+          // no-op when it does), so it lives as long as this image's layers do.
+          CAIRN_ASSIGN_OR_RETURN(layer.blob,
+                                 linkLayerBlob(layer.chain_id, layer.diff_id, (*known)->size));
+        } else if (known.ok() && *known && b.options_.blobs->info((*known)->digest).ok()) {
           oci::Descriptor d;
           d.media_type = (*known)->media_type;
           d.digest = (*known)->digest;
           d.size = static_cast<std::int64_t>((*known)->size);
           layer.blob = d;
         } else {
-          CAIRN_ASSIGN_OR_RETURN(
-              layer::EncodedLayer enc,
-              store::exportDirToBlob(b.options_.layers->fsPath(layer.chain_id), *b.options_.blobs,
-                                     layer::Compression::kZstd, {}, b.options_.layer_compression));
-          if (enc.diff_id != layer.diff_id) {
-            return internalError("layer " + layer.chain_id.str() + " exported with diff id " +
-                                 enc.diff_id.str() + ", expected " + layer.diff_id.str());
+          // No blob known for this layer (an older cache, or one a store GC removed): one pass
+          // over its dir gives the tar's size and checks the diff id, then the dir is linked.
+          CAIRN_ASSIGN_OR_RETURN(HashedTree tree,
+                                 hashTree(b.options_.layers->fsPath(layer.chain_id)));
+          if (tree.diff_id != layer.diff_id) {
+            return internalError("layer " + layer.chain_id.str() + " hashes to diff id " +
+                                 tree.diff_id.str() + ", expected " + layer.diff_id.str());
           }
-          oci::Descriptor d;
-          d.media_type = enc.media_type;
-          d.digest = enc.digest;
-          d.size = static_cast<std::int64_t>(enc.size);
-          layer.blob = d;
-          (void)b.cache_->putExported(layer.diff_id, {enc.digest, enc.size, enc.media_type});
+          CAIRN_ASSIGN_OR_RETURN(layer.blob,
+                                 linkLayerBlob(layer.chain_id, layer.diff_id, tree.tar_size));
         }
       }
       manifest.layers.push_back(*layer.blob);

@@ -51,6 +51,10 @@ Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::filesystem::path
   CAIRN_RETURN_IF_ERROR(index->exec(
       "CREATE TABLE IF NOT EXISTS exports(diff_id TEXT PRIMARY KEY, digest TEXT NOT NULL, "
       "size INTEGER NOT NULL, media_type TEXT NOT NULL)"));
+  CAIRN_RETURN_IF_ERROR(index->exec(
+      "CREATE TABLE IF NOT EXISTS copies(diff_id TEXT NOT NULL, compression TEXT NOT NULL, "
+      "digest TEXT NOT NULL, size INTEGER NOT NULL, media_type TEXT NOT NULL, "
+      "PRIMARY KEY(diff_id, compression))"));
   return index;
 }
 
@@ -156,6 +160,50 @@ Status CacheIndex::putExported(const Digest& diff_id, const ExportedLayer& layer
   sqlite3_bind_int64(q.s, 3, static_cast<sqlite3_int64>(layer.size));
   sqlite3_bind_text(q.s, 4, layer.media_type.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(q.s) != SQLITE_DONE) return sqlError(db_, "putExported");
+  return okStatus();
+}
+
+Result<std::optional<ExportedLayer>> CacheIndex::compressedCopy(const Digest& diff_id,
+                                                                std::string_view compression) {
+  std::lock_guard lock(mu_);
+  Stmt q;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT digest, size, media_type FROM copies WHERE diff_id = ? AND "
+                         "compression = ?",
+                         -1, &q.s, nullptr) != SQLITE_OK) {
+    return sqlError(db_, "compressedCopy");
+  }
+  std::string diff = diff_id.str();
+  sqlite3_bind_text(q.s, 1, diff.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(q.s, 2, compression.data(), static_cast<int>(compression.size()),
+                    SQLITE_TRANSIENT);
+  int rc = sqlite3_step(q.s);
+  if (rc == SQLITE_DONE) return std::optional<ExportedLayer>();
+  if (rc != SQLITE_ROW) return sqlError(db_, "compressedCopy");
+  auto digest = Digest::parse(column(q.s, 0));
+  if (!digest.ok()) return internalError("cache index: corrupt compressed copy of " + diff);
+  return std::optional<ExportedLayer>(ExportedLayer{
+      *digest, static_cast<std::uint64_t>(sqlite3_column_int64(q.s, 1)), column(q.s, 2)});
+}
+
+Status CacheIndex::putCompressedCopy(const Digest& diff_id, std::string_view compression,
+                                     const ExportedLayer& layer) {
+  std::lock_guard lock(mu_);
+  Stmt q;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT OR REPLACE INTO copies(diff_id, compression, digest, size, "
+                         "media_type) VALUES(?, ?, ?, ?, ?)",
+                         -1, &q.s, nullptr) != SQLITE_OK) {
+    return sqlError(db_, "putCompressedCopy");
+  }
+  std::string diff = diff_id.str(), digest = layer.digest.str();
+  sqlite3_bind_text(q.s, 1, diff.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(q.s, 2, compression.data(), static_cast<int>(compression.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_text(q.s, 3, digest.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(q.s, 4, static_cast<sqlite3_int64>(layer.size));
+  sqlite3_bind_text(q.s, 5, layer.media_type.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(q.s) != SQLITE_DONE) return sqlError(db_, "putCompressedCopy");
   return okStatus();
 }
 

@@ -844,6 +844,15 @@ class InterceptingBlobStore final : public store::BlobStore {
     CAIRN_ASSIGN_OR_RETURN(auto w, inner_->writer());
     return std::unique_ptr<store::BlobWriter>(new Writer(std::move(w), this));
   }
+  Result<store::BlobInfo> putLayerTar(const fs::path& dir, const Digest& digest,
+                                      std::uint64_t size) override {
+    if (on_put_layer_tar) CAIRN_RETURN_IF_ERROR(on_put_layer_tar(digest));
+    auto info = inner_->putLayerTar(dir, digest, size);
+    if (info.ok()) linked.push_back(digest);
+    return info;
+  }
+  std::function<Status(const Digest&)> on_put_layer_tar;  //!< non-OK fails the call
+  std::vector<Digest> linked;                             //!< layer tars published, in order
 
  private:
   class Writer final : public store::BlobWriter {
@@ -877,6 +886,25 @@ std::set<std::string> blobNames(const fs::path& data) {
   return out;
 }
 
+// Layer-tar notes: the image layers a build published without writing their bytes.
+std::set<std::string> noteNames(const fs::path& data) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data / "blobs" / "layer-tars", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() == 64) out.insert("sha256:" + name);
+  }
+  return out;
+}
+
+std::set<std::string> addedTo(const std::set<std::string>& now,
+                              const std::set<std::string>& before) {
+  std::set<std::string> out;
+  for (const auto& name : now)
+    if (!before.count(name)) out.insert(name);
+  return out;
+}
+
 std::size_t entriesIn(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return 0;
@@ -907,70 +935,75 @@ std::string randomBytesOf(std::size_t n) {
   return out;
 }
 
-TEST_F(BuilderTest, ImageLayersAreExportedOnceWhenCommittedAndOtherStagesNever) {
+TEST_F(BuilderTest, ImageLayersAreTheirLayerDirsUncompressedAndOtherStagesGetNoBlob) {
   write("a.txt", "from the builder stage\n");
   write("b.txt", "B\n");
   std::set<std::string> before = blobNames(data_);
-  ASSERT_OK_AND_ASSIGN(BuildResult r, build("FROM busybox:test AS builder\n"
-                                            "COPY a.txt /a.txt\n"
-                                            "FROM busybox:test AS base\n"
-                                            "COPY b.txt /b.txt\n"
-                                            "FROM base\n"
-                                            "COPY --from=builder /a.txt /c.txt\n"));
+  std::set<std::string> notes_before = noteNames(data_);
+  const std::string dockerfile =
+      "FROM busybox:test AS builder\n"
+      "COPY a.txt /a.txt\n"
+      "FROM busybox:test AS base\n"
+      "COPY b.txt /b.txt\n"
+      "FROM base\n"
+      "COPY --from=builder /a.txt /c.txt\n";
+  ASSERT_OK_AND_ASSIGN(BuildResult r, build(dockerfile));
   ASSERT_OK_AND_ASSIGN(oci::LoadedImage image, oci::loadImage(*blobs_, r.manifest));
   ASSERT_EQ(image.manifest.layers.size(), 3u);  // busybox + base's COPY + the target's COPY
-  // New blobs: the two layers of the image (the base stage's one too), its config and
-  // manifest. The builder stage's layer is not in the image and was never compressed.
-  std::set<std::string> added;
-  for (const auto& name : blobNames(data_))
-    if (!before.count(name)) added.insert(name);
-  std::set<std::string> expected = {image.manifest.layers[1].digest.str(),
-                                    image.manifest.layers[2].digest.str(),
-                                    image.manifest.config.digest.str(), r.manifest.digest.str()};
-  EXPECT_EQ(added, expected);
+  // Blob files written: the config and the manifest only. The image's two new layers (the base
+  // stage's one too) are notes naming their layer dirs, whose tars are made when read; the
+  // builder stage's layer is not in the image and has neither.
+  EXPECT_EQ(addedTo(blobNames(data_), before),
+            (std::set<std::string>{image.manifest.config.digest.str(), r.manifest.digest.str()}));
+  EXPECT_EQ(addedTo(noteNames(data_), notes_before),
+            (std::set<std::string>{image.manifest.layers[1].digest.str(),
+                                   image.manifest.layers[2].digest.str()}));
   for (std::size_t i = 1; i < 3; ++i) {
+    const oci::Descriptor& l = image.manifest.layers[i];
+    // Uncompressed: the blob is the layer tar, so its digest is the diff id.
+    EXPECT_EQ(l.media_type, "application/vnd.oci.image.layer.v1.tar");
+    EXPECT_EQ(l.digest, image.config.diff_ids[i]);
+    ASSERT_OK_AND_ASSIGN(store::BlobInfo info, blobs_->info(l.digest));
+    EXPECT_EQ(static_cast<std::int64_t>(info.size), l.size);
     // Remembered by diff id, so a later build (or a cache hit) reuses the blob.
     ASSERT_OK_AND_ASSIGN(auto known, builder_->cache().exported(image.config.diff_ids[i]));
     ASSERT_TRUE(known.has_value());
-    EXPECT_EQ(known->digest, image.manifest.layers[i].digest);
-    EXPECT_EQ(image.manifest.layers[i].media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+    EXPECT_EQ(known->digest, l.digest);
   }
-  // The blobs hold the layers the config names (unpacking checks every diff id).
+  // The blobs hold the layers the config names (unpacking reads them and checks every diff id).
   fs::path root = unpack(r);
   EXPECT_EQ(*readFile(root / "b.txt"), "B\n");
   EXPECT_EQ(*readFile(root / "c.txt"), "from the builder stage\n");
   EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
 
-  // A fully cached rebuild is the same image, byte for byte, and exports nothing new.
+  // A fully cached rebuild is the same image, byte for byte, and stores nothing new.
   std::set<std::string> after_first = blobNames(data_);
-  ASSERT_OK_AND_ASSIGN(BuildResult again, build("FROM busybox:test AS builder\n"
-                                                "COPY a.txt /a.txt\n"
-                                                "FROM busybox:test AS base\n"
-                                                "COPY b.txt /b.txt\n"
-                                                "FROM base\n"
-                                                "COPY --from=builder /a.txt /c.txt\n"));
+  std::set<std::string> notes_after_first = noteNames(data_);
+  ASSERT_OK_AND_ASSIGN(BuildResult again, build(dockerfile));
   EXPECT_EQ(again.cached_steps, 3);
   EXPECT_EQ(again.manifest.digest, r.manifest.digest);
   EXPECT_EQ(blobNames(data_), after_first);
+  EXPECT_EQ(noteNames(data_), notes_after_first);
 }
 
 TEST_F(BuilderTest, FailingStepAfterACommittedLayerLeavesNoPartialBlobsOrThreads) {
   write("big.bin", randomBytesOf(4 << 20));
   std::set<std::string> before = blobNames(data_);
+  std::set<std::string> notes_before = noteNames(data_);
   // The process-wide child reaper starts with the first RUN and stays: not the build's.
   (void)runtime::ChildReaper::instance();
   std::multiset<std::string> threads = threadNames();
   auto r = build("FROM busybox:test\nCOPY big.bin /big.bin\nRUN echo failing && exit 7\n");
   EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition,
                           AllOf(HasSubstr("line 3"), HasSubstr("exit code 7"))));
-  // The COPY layer was committed, so its blob is complete (and known by diff id for the next
-  // try); nothing half-written stays in ingest/, no thread of the build is left running.
-  std::set<std::string> added;
-  for (const auto& name : blobNames(data_))
-    if (!before.count(name)) added.insert(name);
+  // The COPY layer was committed, so its blob is published (a note on its layer dir, known by
+  // diff id for the next try); no blob file was written, nothing half-written stays in ingest/,
+  // no thread of the build is left running.
+  EXPECT_EQ(blobNames(data_), before);
+  std::set<std::string> added = addedTo(noteNames(data_), notes_before);
   ASSERT_EQ(added.size(), 1u);
   ASSERT_OK_AND_ASSIGN(store::BlobInfo info, blobs_->info(Digest::parse(*added.begin()).value()));
-  EXPECT_GT(info.size, 4u << 20);  // random bytes do not compress
+  EXPECT_GT(info.size, 4u << 20);  // the tar of the 4 MiB file
   EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
   EXPECT_EQ(entriesIn(data_ / "work" / "builds"), 0u);
   EXPECT_EQ(threadNames(), threads);
@@ -995,81 +1028,76 @@ class InterruptedExportTest : public BuilderTest {
     bo.catalog = catalog_.get();
     bo.executor = executor_.get();
     ASSERT_OK_AND_ASSIGN(builder_, Builder::open(bo));
-    write("big.bin", randomBytesOf(8 << 20));  // many compressed chunks: writes after the first
+    write("big.bin", randomBytesOf(8 << 20));  // a layer worth hashing
   }
 
-  // What an interrupted build must leave: no new blob, no ingest file, no work dir, no thread,
-  // and no layer recorded for the step.
+  // What an interrupted build must leave: no new blob file, no ingest file, no work dir, no
+  // thread; `cached` steps of the retry were committed before the interruption.
   void expectNothingLeft(const std::set<std::string>& blobs_before,
-                         const std::multiset<std::string>& threads_before) {
+                         const std::multiset<std::string>& threads_before, int cached) {
     EXPECT_EQ(blobNames(data_), blobs_before);
     EXPECT_EQ(entriesIn(data_ / "ingest"), 0u);
     EXPECT_EQ(entriesIn(data_ / "work" / "builds"), 0u);
     EXPECT_EQ(threadNames(), threads_before);
-    intercept_->on_write = nullptr;
+    intercept_->on_put_layer_tar = nullptr;
     ASSERT_OK_AND_ASSIGN(BuildResult again,
                          build("FROM busybox:test\nCOPY big.bin /big.bin\n", "out:test"));
-    EXPECT_EQ(again.cached_steps, 0);  // the interrupted step was not cached
+    EXPECT_EQ(again.cached_steps, cached);
     EXPECT_EQ(*readFile(unpack(again) / "big.bin"), *readFile(ctx_ / "big.bin"));
   }
 
   std::unique_ptr<InterceptingBlobStore> intercept_;
 };
 
-TEST_F(InterruptedExportTest, CancelDuringALayerExportAbortsItsBlob) {
+TEST_F(InterruptedExportTest, CancelRightAfterALayerIsPublishedStopsTheBuild) {
   std::set<std::string> before = blobNames(data_);
   std::multiset<std::string> threads = threadNames();
   runtime::CancelToken token;
-  int writes = 0;
-  intercept_->on_write = [&]() -> Status {
-    if (++writes == 1) token.cancel();  // the export has started: cancel the build now
+  intercept_->on_put_layer_tar = [&](const Digest&) -> Status {
+    token.cancel();  // the first layer is committed: cancel the build now
     return okStatus();
   };
   BuildRequest req = request("FROM busybox:test\nCOPY big.bin /big.bin\nCOPY big.bin /again\n");
   req.cancel = &token;
   auto r = build(req);
   EXPECT_THAT(r, StatusIs(StatusCode::kCancelled));
-  EXPECT_EQ(writes, 1);  // the export stopped at its next write
-  EXPECT_THAT(log(), ::testing::Not(HasSubstr("COPY big.bin /again")));
-  expectNothingLeft(before, threads);
+  EXPECT_EQ(intercept_->linked.size(), 1u);  // the second COPY never got to its commit
+  expectNothingLeft(before, threads, 1);
 }
 
-TEST_F(InterruptedExportTest, WriteErrorDuringALayerExportFailsTheStepAndAbortsItsBlob) {
+TEST_F(InterruptedExportTest, APublishErrorFailsTheStepAndCachesNothing) {
   std::set<std::string> before = blobNames(data_);
   std::multiset<std::string> threads = threadNames();
-  int writes = 0;
-  intercept_->on_write = [&]() -> Status {
-    if (++writes == 2) return Status(StatusCode::kResourceExhausted, "disk full (test)");
-    return okStatus();
+  intercept_->on_put_layer_tar = [&](const Digest&) -> Status {
+    return Status(StatusCode::kResourceExhausted, "disk full (test)");
   };
   auto r = build("FROM busybox:test\nCOPY big.bin /big.bin\n");
   EXPECT_THAT(r, StatusIs(StatusCode::kResourceExhausted,
-                          AllOf(HasSubstr("line 2"), HasSubstr("disk full (test)"),
-                                HasSubstr("export the layer"))));
+                          AllOf(HasSubstr("line 2"), HasSubstr("disk full (test)"))));
   EXPECT_THAT(log(), HasSubstr("ERROR: "));
-  expectNothingLeft(before, threads);
+  EXPECT_TRUE(intercept_->linked.empty());
+  // The step is not cached: a cache hit would name a blob that was never published.
+  expectNothingLeft(before, threads, 0);
 }
 
-TEST_F(InterruptedExportTest, ABlobRemovedAfterItsCommitIsMadeAgainAtTheEnd) {
+TEST_F(InterruptedExportTest, ABlobRemovedAfterItsCommitIsPublishedAgainAtTheEnd) {
   // A store GC that did not see the build removes the first step's blob while the second step
-  // is exported: the image must still be complete, with the same layer digest.
+  // is committed: the image must still be complete, with the same layer digest.
   write("a.txt", "A\n");
-  int writers = 0;
-  intercept_->on_writer = [&] {
-    if (++writers == 2) {
-      ASSERT_EQ(intercept_->committed.size(), 1u);
-      ASSERT_OK(blobs_->remove(intercept_->committed[0]));
-    }
+  intercept_->on_put_layer_tar = [&](const Digest&) -> Status {
+    if (intercept_->linked.size() == 1)
+      CAIRN_RETURN_IF_ERROR(blobs_->remove(intercept_->linked[0]));
+    return okStatus();
   };
   ASSERT_OK_AND_ASSIGN(BuildResult r,
                        build("FROM busybox:test\nCOPY a.txt /a.txt\nCOPY big.bin /big.bin\n"));
-  // Two layers at commit, the removed one again at the end, the config and the manifest.
-  EXPECT_EQ(writers, 5);
-  ASSERT_GE(intercept_->committed.size(), 1u);
+  // Two layers at commit, the removed one again at the end.
+  ASSERT_EQ(intercept_->linked.size(), 3u);
+  EXPECT_EQ(intercept_->linked[2], intercept_->linked[0]);
   ASSERT_OK_AND_ASSIGN(oci::LoadedImage image, oci::loadImage(*blobs_, r.manifest));
   ASSERT_EQ(image.manifest.layers.size(), 3u);
-  EXPECT_EQ(image.manifest.layers[1].digest, intercept_->committed[0]);  // the same bytes again
-  EXPECT_TRUE(blobs_->exists(intercept_->committed[0]));
+  EXPECT_EQ(image.manifest.layers[1].digest, intercept_->linked[0]);  // the same bytes again
+  EXPECT_TRUE(blobs_->exists(intercept_->linked[0]));
   fs::path root = unpack(r);
   EXPECT_EQ(*readFile(root / "a.txt"), "A\n");
   EXPECT_EQ(*readFile(root / "big.bin"), *readFile(ctx_ / "big.bin"));

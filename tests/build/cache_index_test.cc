@@ -36,6 +36,37 @@ TEST(CacheIndexTest, PutLookupSurvivesReopen) {
   EXPECT_EQ(exported->size, 42u);
 }
 
+TEST(CacheIndexTest, CompressedCopiesAreKeptPerCompressionAndApartFromTheExport) {
+  ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("cache-index"));
+  auto path = dir.path() / "index.db";
+  const std::string tar = "application/vnd.oci.image.layer.v1.tar";
+  {
+    ASSERT_OK_AND_ASSIGN(auto index, CacheIndex::open(path));
+    ASSERT_OK(index->putExported(d("d1"), {d("d1"), 1000, tar}));
+    ASSERT_OK_AND_ASSIGN(auto none, index->compressedCopy(d("d1"), "gzip"));
+    EXPECT_FALSE(none.has_value());
+    ASSERT_OK(index->putCompressedCopy(d("d1"), "gzip", {d("gz"), 300, tar + "+gzip"}));
+    ASSERT_OK(index->putCompressedCopy(d("d1"), "zstd", {d("zst"), 250, tar + "+zstd"}));
+  }
+  ASSERT_OK_AND_ASSIGN(auto index, CacheIndex::open(path));
+  ASSERT_OK_AND_ASSIGN(auto gz, index->compressedCopy(d("d1"), "gzip"));
+  ASSERT_TRUE(gz.has_value());
+  EXPECT_EQ(gz->digest, d("gz"));
+  EXPECT_EQ(gz->size, 300u);
+  EXPECT_EQ(gz->media_type, tar + "+gzip");
+  ASSERT_OK_AND_ASSIGN(auto zst, index->compressedCopy(d("d1"), "zstd"));
+  ASSERT_TRUE(zst.has_value());
+  EXPECT_EQ(zst->digest, d("zst"));
+  // The build's own blob for the layer is untouched: a cached rebuild keeps its manifest.
+  ASSERT_OK_AND_ASSIGN(auto exported, index->exported(d("d1")));
+  ASSERT_TRUE(exported.has_value());
+  EXPECT_EQ(exported->digest, d("d1"));
+  // Replaced, not duplicated.
+  ASSERT_OK(index->putCompressedCopy(d("d1"), "gzip", {d("gz2"), 301, tar + "+gzip"}));
+  ASSERT_OK_AND_ASSIGN(gz, index->compressedCopy(d("d1"), "gzip"));
+  EXPECT_EQ(gz->digest, d("gz2"));
+}
+
 TEST(CacheIndexTest, EvictsLeastRecentlyUsedUnderBudget) {
   ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("cache-index"));
   ASSERT_OK_AND_ASSIGN(auto index, CacheIndex::open(dir.path() / "index.db"));

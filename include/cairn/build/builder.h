@@ -77,13 +77,6 @@ struct BuilderOptions {
   runtime::Executor* executor = nullptr;  //!< required for RUN steps
   ImageFetcher fetch;
   std::uint64_t cache_budget_bytes = 20ull << 30;
-  //! zstd settings for the layers a build makes. A layer's blob is made when its step is
-  //! committed, on the build's critical path, so the default is cheap: level 1 (half the CPU
-  //! of level 3 for ~2 % more bytes on an apt layer: bench/build/export_bench.cc) and one
-  //! worker thread, which compresses while the build's thread walks and hashes the tree.
-  //! zstd's bytes differ between 0 and >= 1 threads and between levels: keep one setting per
-  //! deployment (a cached layer keeps the blob it was exported as, whatever the setting).
-  layer::CompressionOptions layer_compression{.level = 1, .threads = 1};
 };
 
 struct BuildRequest {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cairn/common/digest.h"
@@ -26,7 +27,7 @@ struct CacheEntry {
 };
 
 struct ExportedLayer {
-  Digest digest;  //!< the compressed blob
+  Digest digest;  //!< the blob (a build's own layers: the uncompressed tar)
   std::uint64_t size = 0;
   std::string media_type;
 };
@@ -43,8 +44,18 @@ class CacheIndex {
   Status put(const std::string& key, const CacheEntry& entry);
   Status remove(const std::string& key);
 
+  //! The blob a built layer is stored as (since builds store layers uncompressed: the layer
+  //! tar, digest == diff id), by diff id. A GC root while the step's layer exists.
   Result<std::optional<ExportedLayer>> exported(const Digest& diff_id);
   Status putExported(const Digest& diff_id, const ExportedLayer& layer);
+
+  //! Compressed copies of uncompressed layers made when an image left the machine (a push),
+  //! by diff id and compression name ("gzip", "zstd"), so the next push reuses them. Not GC
+  //! roots: a copy the store GC removed is simply made again.
+  Result<std::optional<ExportedLayer>> compressedCopy(const Digest& diff_id,
+                                                      std::string_view compression);
+  Status putCompressedCopy(const Digest& diff_id, std::string_view compression,
+                           const ExportedLayer& layer);
 
   //! Chain ids of every cached step: roots for the LayerStore's GC.
   Result<std::vector<Digest>> liveChainIds();
