@@ -74,16 +74,11 @@ class ServeBuildE2eTest : public ::testing::Test {
     dir_.emplace(std::move(d));
     data_ = dir_->path() / "data";
     ASSERT_NO_FATAL_FAILURE(storeBaseImage());
-    Result<std::unique_ptr<CairnServe>> s = CairnServe::start(data_, dir_->path() / "serve.log");
-    ASSERT_OK(s.status());
-    serve_ = std::move(*s);
+    ASSERT_OK_AND_ASSIGN(serve_, CairnServe::start(data_, dir_->path() / "serve.log"));
     daytona_ = serve_->client();
   }
   void TearDown() override {
-    if (serve_ == nullptr) return;
-    Result<int> code = serve_->stop();
-    ASSERT_OK(code.status());
-    EXPECT_EQ(*code, 0) << serve_->output();
+    if (serve_ != nullptr) expectStopsCleanly(*serve_);
   }
 
   // busybox-static as one zstd layer, tagged kBase in the catalog the server will open.

@@ -61,17 +61,12 @@ class ServeE2eTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(TempDir d, TempDir::create("sdk-serve-e2e"));
     dir_.emplace(std::move(d));
-    Result<std::unique_ptr<CairnServe>> s =
-        CairnServe::start(dir_->path() / "data", dir_->path() / "serve.log");
-    ASSERT_OK(s.status());
-    serve_ = std::move(*s);
+    ASSERT_OK_AND_ASSIGN(serve_,
+                         CairnServe::start(dir_->path() / "data", dir_->path() / "serve.log"));
     daytona_ = serve_->client();
   }
   void TearDown() override {
-    if (serve_ == nullptr) return;
-    Result<int> code = serve_->stop();
-    ASSERT_OK(code.status());
-    EXPECT_EQ(*code, 0) << serve_->output();
+    if (serve_ != nullptr) expectStopsCleanly(*serve_);
   }
 
   //! An image reference the registry does not have: the pull fails in the server's worker.

@@ -23,6 +23,7 @@
 #include "cairn/sdk/errors.h"
 #include "cairn/sdk/http_client.h"
 #include "cairn/testing/serve_process.h"
+#include "cairn/testing/status_matchers.h"
 
 namespace cairn::testing {
 
@@ -75,6 +76,13 @@ class CairnServe final : public ServeProcess {
  private:
   CairnServe() = default;
 };
+
+//! For a test's TearDown: the server stops on SIGTERM within the bounded wait and exits 0.
+inline void expectStopsCleanly(CairnServe& serve) {
+  Result<int> code = serve.stop();
+  ASSERT_OK(code.status());
+  EXPECT_EQ(*code, 0) << serve.output();
+}
 
 //! Runs `cairn --data-dir DATA ARGS…` to completion and returns its stdout (stderr is dropped);
 //! a non-zero exit is an error. For `cairn admin …` beside a running server (SQLite in WAL mode

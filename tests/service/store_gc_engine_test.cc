@@ -2,14 +2,13 @@
 // then the service's maintenance pass (which runs the GC). Label integration: the engine mounts
 // overlayfs, so it needs root (CI is root). FROM scratch + COPY needs no runtime step and no
 // network.
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
 
+#include "aged_blobs.h"
 #include "cairn/common/fs.h"
 #include "cairn/layer/diff.h"
 #include "cairn/meta/api_key.h"
@@ -123,17 +122,7 @@ class StoreGcEngineTest : public ::testing::TestWithParam<bool>, protected Engin
     return out;
   }
 
-  // Blobs committed a moment ago are inside the GC's grace window; make them an hour old, as
-  // the blobs of any snapshot deleted later than that are.
-  void ageAllBlobs() {
-    timespec old[2];
-    ::clock_gettime(CLOCK_REALTIME, &old[0]);
-    old[0].tv_sec -= 3600;
-    old[1] = old[0];
-    for (const auto& e : fs::directory_iterator(data_ / "blobs" / "sha256")) {
-      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), old, 0), 0) << e.path();
-    }
-  }
+  void ageAllBlobs() { ageAllBlobsIn(data_); }
 
   bool has(const Digest& d) const { return blobs_->exists(d); }
 

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "aged_blobs.h"
 #include "cairn/build/builder.h"
 #include "cairn/common/fs.h"
 #include "cairn/oci/image.h"
@@ -109,17 +109,7 @@ class StoreGcTest : public ::testing::Test {
     return out;
   }
 
-  // Makes every blob committed so far an hour old, as blobs of earlier builds are: the GC's
-  // "committed after the walk started" window then holds only what the test commits later.
-  void ageAllBlobs() {
-    timespec old[2];
-    ::clock_gettime(CLOCK_REALTIME, &old[0]);
-    old[0].tv_sec -= 3600;
-    old[1] = old[0];
-    for (const auto& e : fs::directory_iterator(dir_.path() / "blobs" / "sha256")) {
-      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), old, 0), 0) << e.path();
-    }
-  }
+  void ageAllBlobs() { ageAllBlobsIn(dir_.path()); }
 
   bool has(const Digest& d) const { return blobs_->exists(d); }
 
