@@ -2,7 +2,8 @@
 // project rely on these exact forms:
 //
 //   cairn image pull REF                     pull (index → this platform), unpack layers
-//   cairn image push NAME [REF]              push a local image (to REF, default NAME)
+//   cairn image push NAME [REF]              push a local image (to REF, default NAME; a
+//                                            build's tar layers as gzip unless --compression)
 //   cairn image export NAME oci:DIR[:TAG]    write an OCI image layout (TAG: NAME's tag;
 //                                            gzip layers unless --compression zstd|none|keep)
 //   cairn image import oci:DIR[:TAG] NAME    read one
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cairn/build/cache_index.h"
 #include "cairn/cli/command.h"
 #include "cairn/common/json.h"
 #include "cairn/oci/catalog.h"
@@ -122,6 +124,34 @@ Status doPull(const cairn::cli::GlobalOptions& options, const ImageFlags& flags)
   return cairn::okStatus();
 }
 
+// The build cache index keeps the compressed copies a push makes of a build's uncompressed
+// layers, so pushing the next tag or the next build with the same layers does not compress
+// them again.
+class CacheMemo final : public cairn::registry::CompressedLayerMemo {
+ public:
+  explicit CacheMemo(cairn::build::CacheIndex& cache) : cache_(cache) {}
+  std::optional<cairn::oci::Descriptor> find(const cairn::Digest& diff_id,
+                                             cairn::layer::Compression c) override {
+    auto known = cache_.compressedCopy(diff_id, cairn::layer::compressionName(c));
+    if (!known.ok() || !*known) return std::nullopt;
+    cairn::oci::Descriptor d;
+    d.media_type = (*known)->media_type;
+    d.digest = (*known)->digest;
+    d.size = static_cast<std::int64_t>((*known)->size);
+    return d;
+  }
+  void remember(const cairn::Digest& diff_id, cairn::layer::Compression c,
+                const cairn::oci::Descriptor& blob) override {
+    // A copy that is not remembered is only made again next time.
+    (void)cache_.putCompressedCopy(
+        diff_id, cairn::layer::compressionName(c),
+        {blob.digest, static_cast<std::uint64_t>(blob.size), blob.media_type});
+  }
+
+ private:
+  cairn::build::CacheIndex& cache_;
+};
+
 Status doPush(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
   CAIRN_ASSIGN_OR_RETURN(auto config, registryConfig(local, flags));
@@ -138,20 +168,43 @@ Status doPush(const cairn::cli::GlobalOptions& options, const ImageFlags& flags)
       push.mount_from = from->path();
     }
   }
+  cairn::registry::PushImageOptions push_options;
+  push_options.blob = push;
+  // A built image's layers are stored as tars: they are compressed now, on the way out.
+  if (flags.compression == "keep" || flags.compression == "none") {
+    push_options.compression.reset();
+  } else {
+    auto c = cairn::layer::parseCompression(flags.compression);
+    if (!c.ok()) {
+      return cairn::invalidArgument("--compression \"" + flags.compression +
+                                    "\": want gzip, zstd or none");
+    }
+    push_options.compression = *c;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto cache,
+                         cairn::build::CacheIndex::open(local.data_dir / "cache" / "index.db"));
+  CacheMemo memo(*cache);
+  push_options.memo = &memo;
   cairn::registry::RegistryClient client(config);
   CAIRN_ASSIGN_OR_RETURN(
-      auto result, cairn::registry::pushImage(client, *local.blobs, entry.descriptor, dest, push));
+      auto result,
+      cairn::registry::pushImage(client, *local.blobs, entry.descriptor, dest, push_options));
+  if (result.compressed + result.reused > 0) {
+    std::cout << "Compressed " << result.compressed << " layers to "
+              << cairn::layer::compressionName(*push_options.compression) << " (" << result.reused
+              << " more reused from an earlier push)\n";
+  }
   std::cout << "Pushed " << dest.str() << "\n"
-            << "Digest: " << result.manifest.digest.str() << "\n"
-            << "Blobs: " << result.uploaded << " uploaded, " << result.mounted << " mounted, "
-            << result.existed << " already there\n";
+            << "Digest: " << result.push.manifest.digest.str() << "\n"
+            << "Blobs: " << result.push.uploaded << " uploaded, " << result.push.mounted
+            << " mounted, " << result.push.existed << " already there\n";
   return cairn::okStatus();
 }
 
 // Export writes gzip layers by default: every OCI tool reads them (Debian's umoci 0.4.7 and
-// Docker before 23 do not read zstd, Cairn's default for new layers). zstd layers are
-// recompressed (the diff ids and config stay; the manifest digest changes); "keep" writes the
-// layers as stored.
+// Docker before 23 do not read zstd). A build's layers are stored as uncompressed tars and are
+// compressed here; pulled zstd layers are recompressed (the diff ids and config stay; the
+// manifest digest changes); "keep" writes the layers as stored.
 Status doExport(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
   CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
@@ -284,6 +337,9 @@ void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
   push->add_option("REF", flags->target, "Destination reference (default: NAME)");
   push->add_option("--chunk-size", flags->chunk_size,
                    "Upload in chunks of this many bytes (default: one request per blob)");
+  push->add_option("--compression", flags->compression,
+                   "How uncompressed layers (a build's) are compressed for the registry: gzip "
+                   "(default; what every client reads), zstd, or none (as stored)");
   push->callback(run(doPush));
 
   auto* exp = image->add_subcommand("export", "Write an image to an OCI image layout");

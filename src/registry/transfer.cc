@@ -307,6 +307,154 @@ Result<PushResult> pushImage(RegistryClient& client, const store::BlobReader& bl
 
 namespace {
 
+std::string compressedLayerMediaType(std::string_view manifest_media_type, layer::Compression c) {
+  if (manifest_media_type == oci::kMediaTypeDockerManifest) {
+    if (c == layer::Compression::kGzip) return std::string(oci::kMediaTypeDockerLayerGzip);
+    if (c == layer::Compression::kZstd) return "application/vnd.docker.image.rootfs.diff.tar.zstd";
+    return "application/vnd.docker.image.rootfs.diff.tar";
+  }
+  return layer::ociLayerMediaType(c);
+}
+
+// The uncompressed layer `tar` (whose digest is its diff id) compressed in `c` into a new blob.
+Result<oci::Descriptor> compressLayer(store::BlobStore& blobs, const oci::Descriptor& tar,
+                                      const Digest& diff_id, layer::Compression c,
+                                      std::string_view manifest_media_type,
+                                      const layer::CompressionOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(auto stream, blobs.openRead(tar.digest));
+  CAIRN_ASSIGN_OR_RETURN(auto writer, blobs.writer());
+  layer::FunctionSink sink([&](std::string_view data) { return writer->write(data); });
+  layer::LayerEncoder encoder(c, &sink, options);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(std::size_t n, stream->read(buf.data(), buf.size()));
+    if (n == 0) break;
+    CAIRN_RETURN_IF_ERROR(encoder.write(std::string_view(buf.data(), n)));
+  }
+  CAIRN_ASSIGN_OR_RETURN(layer::EncodedLayer enc, encoder.finishLayer());
+  if (enc.diff_id != diff_id) {
+    return invalidArgument("its tar hashes to " + enc.diff_id.str() +
+                           " but the config's diff id is " + diff_id.str());
+  }
+  CAIRN_RETURN_IF_ERROR(writer->commit(enc.size, enc.digest).status());
+  oci::Descriptor out = tar;
+  out.media_type = compressedLayerMediaType(manifest_media_type, c);
+  out.digest = enc.digest;
+  out.size = static_cast<std::int64_t>(enc.size);
+  out.urls.clear();
+  return out;
+}
+
+struct CompressCounts {
+  std::size_t compressed = 0;
+  std::size_t reused = 0;
+};
+
+Result<oci::Descriptor> compressManifest(store::BlobStore& blobs, const oci::Descriptor& root,
+                                         layer::Compression c, const PushImageOptions& options,
+                                         CompressCounts& counts) {
+  CAIRN_ASSIGN_OR_RETURN(oci::LoadedImage image, oci::loadImage(blobs, root));
+  if (image.config.diff_ids.size() != image.manifest.layers.size()) {
+    return invalidArgument("image " + root.digest.str() + " has " +
+                           std::to_string(image.manifest.layers.size()) + " layers but " +
+                           std::to_string(image.config.diff_ids.size()) + " diff ids");
+  }
+  oci::Manifest m = image.manifest;
+  const std::string media_type =
+      m.media_type.empty() ? std::string(oci::kMediaTypeOciManifest) : m.media_type;
+  bool changed = false;
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    oci::Descriptor& l = m.layers[i];
+    auto from = layer::compressionFromMediaType(l.media_type);
+    if (!from.ok()) return from.status().withContext("layer " + l.digest.str());
+    if (*from != layer::Compression::kNone) continue;
+    const Digest& diff_id = image.config.diff_ids[i];
+    if (options.memo) {
+      if (auto known = options.memo->find(diff_id, c); known && blobs.exists(known->digest)) {
+        oci::Descriptor d = l;
+        d.media_type = compressedLayerMediaType(media_type, c);
+        d.digest = known->digest;
+        d.size = known->size;
+        d.urls.clear();
+        l = d;
+        changed = true;
+        ++counts.reused;
+        continue;
+      }
+    }
+    auto copy = compressLayer(blobs, l, diff_id, c, media_type, options.compression_options);
+    if (!copy.ok()) {
+      return copy.status().withContext("compress layer " + std::to_string(i) + " (" +
+                                       l.digest.str() + ") to " +
+                                       std::string(layer::compressionName(c)));
+    }
+    if (options.memo) options.memo->remember(diff_id, c, *copy);
+    l = *copy;
+    changed = true;
+    ++counts.compressed;
+  }
+  if (!changed) return root;
+  std::string bytes = oci::serialize(m);
+  CAIRN_RETURN_IF_ERROR(store::writeBlob(blobs, bytes).status());
+  oci::Descriptor out = oci::describe(media_type, bytes);
+  out.platform = root.platform;
+  out.annotations = root.annotations;
+  return out;
+}
+
+}  // namespace
+
+Result<oci::Descriptor> compressUncompressedLayers(store::BlobStore& blobs,
+                                                   const oci::Descriptor& root,
+                                                   const PushImageOptions& options,
+                                                   std::size_t* compressed, std::size_t* reused) {
+  CompressCounts counts;
+  oci::Descriptor out = root;
+  if (options.compression && *options.compression != layer::Compression::kNone) {
+    const layer::Compression c = *options.compression;
+    if (oci::isManifestMediaType(root.media_type)) {
+      CAIRN_ASSIGN_OR_RETURN(out, compressManifest(blobs, root, c, options, counts));
+    } else if (oci::isIndexMediaType(root.media_type)) {
+      CAIRN_ASSIGN_OR_RETURN(std::string bytes, blobs.readAll(root.digest, oci::kMaxManifestSize));
+      auto index = oci::parseIndex(bytes);
+      if (!index.ok()) return index.status().withContext(root.digest.str());
+      bool changed = false;
+      for (oci::Descriptor& child : index->manifests) {
+        // Children the store does not hold cannot be pushed anyway; pushImage says so.
+        if (!oci::isManifestMediaType(child.media_type) || !blobs.exists(child.digest)) continue;
+        CAIRN_ASSIGN_OR_RETURN(oci::Descriptor converted,
+                               compressManifest(blobs, child, c, options, counts));
+        if (converted.digest != child.digest) {
+          child = converted;
+          changed = true;
+        }
+      }
+      if (changed) {
+        std::string index_bytes = oci::serialize(*index);
+        CAIRN_RETURN_IF_ERROR(store::writeBlob(blobs, index_bytes).status());
+        out = oci::describe(root.media_type, index_bytes);
+      }
+    }
+  }
+  if (compressed) *compressed = counts.compressed;
+  if (reused) *reused = counts.reused;
+  return out;
+}
+
+Result<CompressedPush> pushImage(RegistryClient& client, store::BlobStore& blobs,
+                                 const oci::Descriptor& root, const oci::Reference& dest,
+                                 const PushImageOptions& options) {
+  CompressedPush out;
+  CAIRN_ASSIGN_OR_RETURN(
+      oci::Descriptor to_push,
+      compressUncompressedLayers(blobs, root, options, &out.compressed, &out.reused));
+  CAIRN_ASSIGN_OR_RETURN(out.push, pushImage(client, static_cast<const store::BlobReader&>(blobs),
+                                             to_push, dest, options.blob));
+  return out;
+}
+
+namespace {
+
 // Runs `apply` for layer i only after layer i-1 succeeded; a failure cancels the later ones.
 class LayerOrder {
  public:

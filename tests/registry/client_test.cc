@@ -8,8 +8,11 @@
 #include "cairn/common/fs.h"
 #include "cairn/layer/chain_id.h"
 #include "cairn/layer/compression.h"
+#include "cairn/layer/diff.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/registry/transfer.h"
+#include "cairn/store/layer_store.h"
+#include "cairn/store/local_blob_store.h"
 #include "cairn/store/memory_blob_store.h"
 #include "cairn/testing/status_matchers.h"
 #include "fake_registry.h"
@@ -465,6 +468,179 @@ TEST(UnpackTest, PullImportsLayersIntoTheLayerStore) {
   EXPECT_EQ(std::filesystem::file_size(layers->fsPath(chain[1]) / "data.bin"), 300u * 1024);
   ASSERT_OK_AND_ASSIGN(auto lowers, layers->lowerDirs(chain[1]));
   EXPECT_EQ(lowers.size(), 2u);
+}
+
+}  // namespace
+}  // namespace cairn::registry
+
+// ---- pushing a Cairn build's image: uncompressed layers are compressed on the way out ----
+
+namespace cairn::registry {
+namespace {
+
+namespace fs = std::filesystem;
+using ::cairn::oci::testing::makeTar;
+using ::cairn::oci::testing::TarEntry;
+using ::cairn::registry::testing::FakeRegistry;
+using ::cairn::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+class MapMemo final : public CompressedLayerMemo {
+ public:
+  std::optional<oci::Descriptor> find(const Digest& diff_id, layer::Compression c) override {
+    ++finds;
+    auto it = copies.find({diff_id.str(), std::string(layer::compressionName(c))});
+    if (it == copies.end()) return std::nullopt;
+    return it->second;
+  }
+  void remember(const Digest& diff_id, layer::Compression c, const oci::Descriptor& d) override {
+    copies[{diff_id.str(), std::string(layer::compressionName(c))}] = d;
+  }
+  std::map<std::pair<std::string, std::string>, oci::Descriptor> copies;
+  int finds = 0;
+};
+
+// An image as `cairn build` leaves it: the first layer is an uncompressed tar published from a
+// layer directory (LocalBlobStore::putLayerTar), the second a zstd layer as pulled.
+struct BuiltImage {
+  oci::Descriptor manifest;
+  oci::ImageConfig config;
+  std::string tar;  // the first layer's tar
+};
+
+BuiltImage makeBuiltImage(store::LocalBlobStore& blobs, const fs::path& layer_dir) {
+  BuiltImage img;
+  fs::create_directories(layer_dir / "etc");
+  EXPECT_OK(writeFileDurable(layer_dir / "etc" / "built", "by cairn\n"));
+  layer::StringSink sink(&img.tar);
+  EXPECT_OK(layer::createLayerTar(layer_dir, sink).status());
+  Digest tar_digest = Digest::ofBytes(img.tar);
+  EXPECT_OK(blobs.putLayerTar(layer_dir, tar_digest, img.tar.size()).status());
+  std::vector<TarEntry> second = {{"data.txt", TarEntry::Type::kFile, "second\n", 0644}};
+  std::string zstd = makeTar(second, layer::Compression::kZstd);
+  EXPECT_OK(store::writeBlob(blobs, zstd).status());
+  img.config.architecture = "amd64";
+  img.config.os = "linux";
+  img.config.diff_ids = {tar_digest, Digest::ofBytes(makeTar(second))};
+  std::string config_bytes = oci::serialize(img.config);
+  EXPECT_OK(store::writeBlob(blobs, config_bytes).status());
+  oci::Manifest m;
+  m.config = oci::describe(oci::kMediaTypeOciConfig, config_bytes);
+  oci::Descriptor tar_layer;
+  tar_layer.media_type = std::string(oci::kMediaTypeOciLayer);
+  tar_layer.digest = tar_digest;
+  tar_layer.size = static_cast<std::int64_t>(img.tar.size());
+  m.layers = {tar_layer, oci::describe(oci::kMediaTypeOciLayerZstd, zstd)};
+  std::string manifest_bytes = oci::serialize(m);
+  EXPECT_OK(store::writeBlob(blobs, manifest_bytes).status());
+  img.manifest = oci::describe(oci::kMediaTypeOciManifest, manifest_bytes);
+  return img;
+}
+
+TEST(CompressedPushTest, UncompressedLayersGoAsGzipWithTheSameDiffIdsAndAreCompressedOnce) {
+  FakeRegistry reg;
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("compressed-push"));
+  ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(tmp.path()));
+  BuiltImage img = makeBuiltImage(*blobs, tmp.path() / "layers" / "l1" / "fs");
+  RegistryClient client(fastConfig());
+  MapMemo memo;
+  PushImageOptions options;  // gzip by default
+  options.memo = &memo;
+  ASSERT_OK_AND_ASSIGN(CompressedPush pushed,
+                       pushImage(client, *blobs, img.manifest, ref(reg, "built/app:v1"), options));
+  EXPECT_EQ(pushed.compressed, 1u);
+  EXPECT_EQ(pushed.reused, 0u);
+  EXPECT_NE(pushed.push.manifest.digest, img.manifest.digest);  // rewritten layer descriptors
+  EXPECT_EQ(pushed.push.uploaded, 3u);
+
+  // What the registry has: a gzip first layer, the zstd one untouched, the same config.
+  ASSERT_OK_AND_ASSIGN(oci::Manifest remote, oci::parseManifest(reg.manifest("built/app", "v1")));
+  ASSERT_EQ(remote.layers.size(), 2u);
+  EXPECT_EQ(remote.layers[0].media_type, std::string(oci::kMediaTypeOciLayerGzip));
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage local, oci::loadImage(*blobs, img.manifest));
+  EXPECT_EQ(remote.layers[1], local.manifest.layers[1]);
+  EXPECT_EQ(remote.config, local.manifest.config);
+
+  // Pulled back into a layer store: every layer unpacks and matches its diff id.
+  ASSERT_OK_AND_ASSIGN(TempDir other, TempDir::create("compressed-pull"));
+  ASSERT_OK_AND_ASSIGN(auto dst, store::LocalBlobStore::open(other.path()));
+  ASSERT_OK_AND_ASSIGN(auto layers, store::LayerStore::open(other.path()));
+  PullOptions pull;
+  pull.unpack = makeLayerStoreUnpacker(*layers);
+  ASSERT_OK_AND_ASSIGN(PullResult pulled, pullImage(client, *dst, ref(reg, "built/app:v1"), pull));
+  EXPECT_EQ(pulled.manifest.digest, pushed.push.manifest.digest);
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage back, oci::loadImage(*dst, pulled.manifest));
+  EXPECT_EQ(back.config.diff_ids, img.config.diff_ids);
+  Digest top =
+      layer::chainId(layer::chainId(Digest(), img.config.diff_ids[0]), img.config.diff_ids[1]);
+  EXPECT_TRUE(layers->exists(top));
+  EXPECT_EQ(
+      *readFile(layers->fsPath(layer::chainId(Digest(), img.config.diff_ids[0])) / "etc" / "built"),
+      "by cairn\n");
+
+  // The next push (another tag) reuses the remembered gzip copy: nothing compressed again.
+  ASSERT_OK_AND_ASSIGN(CompressedPush again,
+                       pushImage(client, *blobs, img.manifest, ref(reg, "built/app:v2"), options));
+  EXPECT_EQ(again.compressed, 0u);
+  EXPECT_EQ(again.reused, 1u);
+  EXPECT_EQ(again.push.manifest.digest, pushed.push.manifest.digest);
+  EXPECT_EQ(again.push.uploaded, 0u);
+
+  // A remembered copy the store GC removed is simply made again, with the same bytes.
+  ASSERT_OK(blobs->remove(remote.layers[0].digest));
+  ASSERT_OK_AND_ASSIGN(CompressedPush third,
+                       pushImage(client, *blobs, img.manifest, ref(reg, "built/app:v3"), options));
+  EXPECT_EQ(third.compressed, 1u);
+  EXPECT_EQ(third.push.manifest.digest, pushed.push.manifest.digest);
+}
+
+TEST(CompressedPushTest, ZstdOnRequestAndNoneKeepsTheTar) {
+  FakeRegistry reg;
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("compressed-push"));
+  ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(tmp.path()));
+  BuiltImage img = makeBuiltImage(*blobs, tmp.path() / "layers" / "l1" / "fs");
+  RegistryClient client(fastConfig());
+  PushImageOptions zstd;
+  zstd.compression = layer::Compression::kZstd;
+  ASSERT_OK_AND_ASSIGN(CompressedPush z,
+                       pushImage(client, *blobs, img.manifest, ref(reg, "built/z:v1"), zstd));
+  EXPECT_EQ(z.compressed, 1u);
+  ASSERT_OK_AND_ASSIGN(oci::Manifest remote, oci::parseManifest(reg.manifest("built/z", "v1")));
+  EXPECT_EQ(remote.layers[0].media_type, std::string(oci::kMediaTypeOciLayerZstd));
+
+  PushImageOptions none;
+  none.compression = std::nullopt;
+  ASSERT_OK_AND_ASSIGN(CompressedPush n,
+                       pushImage(client, *blobs, img.manifest, ref(reg, "built/n:v1"), none));
+  EXPECT_EQ(n.compressed, 0u);
+  EXPECT_EQ(n.push.manifest, img.manifest);  // pushed as stored
+  ASSERT_OK_AND_ASSIGN(remote, oci::parseManifest(reg.manifest("built/n", "v1")));
+  EXPECT_EQ(remote.layers[0].media_type, std::string(oci::kMediaTypeOciLayer));
+  EXPECT_EQ(remote.layers[0].digest, img.config.diff_ids[0]);
+}
+
+TEST(CompressedPushTest, ALayerThatIsNotItsDiffIdIsRefusedBeforeAnythingIsPushed) {
+  FakeRegistry reg;
+  ASSERT_OK_AND_ASSIGN(TempDir tmp, TempDir::create("compressed-push"));
+  ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(tmp.path()));
+  BuiltImage img = makeBuiltImage(*blobs, tmp.path() / "layers" / "l1" / "fs");
+  // A config whose first diff id names other content.
+  oci::ImageConfig bad = img.config;
+  bad.diff_ids[0] = Digest::ofBytes("something else");
+  std::string config_bytes = oci::serialize(bad);
+  ASSERT_OK(store::writeBlob(*blobs, config_bytes).status());
+  ASSERT_OK_AND_ASSIGN(oci::LoadedImage local, oci::loadImage(*blobs, img.manifest));
+  oci::Manifest m = local.manifest;
+  m.config = oci::describe(oci::kMediaTypeOciConfig, config_bytes);
+  std::string manifest_bytes = oci::serialize(m);
+  ASSERT_OK(store::writeBlob(*blobs, manifest_bytes).status());
+  RegistryClient client(fastConfig());
+  EXPECT_THAT(pushImage(client, *blobs, oci::describe(oci::kMediaTypeOciManifest, manifest_bytes),
+                        ref(reg, "built/bad:v1"), PushImageOptions{}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("compress layer 0"), HasSubstr("config's diff id"))));
+  EXPECT_TRUE(reg.manifest("built/bad", "v1").empty());
 }
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include "../oci/test_tar.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
+#include "cairn/layer/diff.h"
+#include "cairn/layer/stream.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/oci/layout.h"
 #include "cairn/registry/client.h"
@@ -327,8 +329,8 @@ TEST_F(PeerTest, CliRoundTrip) {
   EXPECT_EQ(usage.exit_code, 2);
 }
 
-// Cairn's new layers are zstd, which Debian's umoci 0.4.7 cannot read: `image export` writes
-// gzip by default, and the stored layers as they are with --compression keep.
+// Pulled zstd layers cannot be read by Debian's umoci 0.4.7: `image export` writes gzip by
+// default, and the stored layers as they are with --compression keep.
 TEST_F(PeerTest, CliExportWritesGzipLayersThatUmociReads) {
   std::string cairn = std::string(CAIRN_BINARY_DIR) + "/src/cli/cairn";
   if (!fs::exists(cairn)) GTEST_SKIP() << "the cairn binary is not built (" << cairn << ")";
@@ -377,6 +379,96 @@ TEST_F(PeerTest, CliExportWritesGzipLayersThatUmociReads) {
   auto bad = cli({"image", "export", "--compression", "lz4", "local/z:v1", "oci:" + kept.string()});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.output, HasSubstr("want gzip (default), zstd, none or keep"));
+}
+
+// A Cairn build stores its layers as uncompressed tars made from the layer directories
+// (LocalBlobStore::putLayerTar). Pushed, they go as gzip (what every client reads) with the
+// config's diff ids; skopeo and umoci read the result, and `cairn image export` writes what
+// --compression says.
+TEST_F(PeerTest, ABuiltImageIsPushedAndExportedCompressed) {
+  std::string cairn = std::string(CAIRN_BINARY_DIR) + "/src/cli/cairn";
+  if (!fs::exists(cairn)) GTEST_SKIP() << "the cairn binary is not built (" << cairn << ")";
+  fs::path data = tmp_->path() / "built-data";
+  ASSERT_OK_AND_ASSIGN(auto blobs, store::LocalBlobStore::open(data));
+  fs::path dir = data / "layers" / "l1" / "fs";
+  fs::create_directories(dir / "etc");
+  ASSERT_OK(writeFileDurable(dir / "etc" / "hostname", "built\n"));
+  ASSERT_OK(writeFileDurable(dir / "big.txt", std::string(200000, 'b')));
+  std::string tar;
+  layer::StringSink sink(&tar);
+  ASSERT_OK(layer::createLayerTar(dir, sink).status());
+  Digest diff_id = Digest::ofBytes(tar);
+  ASSERT_OK(blobs->putLayerTar(dir, diff_id, tar.size()).status());
+  oci::ImageConfig config;
+  config.architecture = "amd64";
+  config.os = "linux";
+  config.diff_ids = {diff_id};
+  std::string config_bytes = oci::serialize(config);
+  ASSERT_OK(store::writeBlob(*blobs, config_bytes).status());
+  oci::Manifest m;
+  m.config = oci::describe(oci::kMediaTypeOciConfig, config_bytes);
+  oci::Descriptor l;
+  l.media_type = std::string(oci::kMediaTypeOciLayer);
+  l.digest = diff_id;
+  l.size = static_cast<std::int64_t>(tar.size());
+  m.layers = {l};
+  std::string manifest_bytes = oci::serialize(m);
+  ASSERT_OK(store::writeBlob(*blobs, manifest_bytes).status());
+  oci::Descriptor built = oci::describe(oci::kMediaTypeOciManifest, manifest_bytes);
+  ASSERT_OK_AND_ASSIGN(auto catalog, oci::ImageCatalog::open(data));
+  ASSERT_OK(catalog->tag("local/built:v1", built, "build"));
+
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {cairn, "--data-dir", data.string()});
+    return run(args);
+  };
+  std::string remote = registry_->host() + "/cairn/built:v1";
+  auto pushed = cli({"image", "push", "local/built:v1", remote});
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.output;
+  EXPECT_THAT(pushed.output, HasSubstr("Compressed 1 layers to gzip"));
+  auto raw = run({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + remote});
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  ASSERT_OK_AND_ASSIGN(oci::Manifest remote_manifest, oci::parseManifest(raw.output));
+  ASSERT_EQ(remote_manifest.layers.size(), 1u);
+  EXPECT_EQ(remote_manifest.layers[0].media_type, oci::kMediaTypeOciLayerGzip);
+  EXPECT_EQ(remote_manifest.config.digest, m.config.digest);  // same config, same diff ids
+  // skopeo copies it (checking every blob's digest) and umoci unpacks it (checking diff ids).
+  auto layout = tmp_->path() / "built-copy";
+  auto copy = run({"skopeo", "copy", "--src-tls-verify=false", "docker://" + remote,
+                   "oci:" + layout.string() + ":v1"});
+  ASSERT_EQ(copy.exit_code, 0) << copy.output;
+  auto bundle = tmp_->path() / "built-bundle";
+  auto unpack = run({"umoci", "unpack", "--image", layout.string() + ":v1", bundle.string()});
+  ASSERT_EQ(unpack.exit_code, 0) << unpack.output;
+  EXPECT_EQ(readFile(bundle / "rootfs/etc/hostname").valueOr(""), "built\n");
+  // A second push compresses nothing: the copy is remembered in the build cache index.
+  auto again = cli({"image", "push", "local/built:v1", registry_->host() + "/cairn/built:v2"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("Compressed 0 layers to gzip (1 more reused"));
+  auto bad = cli({"image", "push", "--compression", "lz4", "local/built:v1", remote});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("want gzip, zstd or none"));
+
+  // Export: each --compression gives its media type; the config stays.
+  const std::map<std::string, std::string> want = {
+      {"gzip", std::string(oci::kMediaTypeOciLayerGzip)},
+      {"zstd", std::string(oci::kMediaTypeOciLayerZstd)},
+      {"none", std::string(oci::kMediaTypeOciLayer)},
+      {"keep", std::string(oci::kMediaTypeOciLayer)}};
+  for (const auto& [flag, media_type] : want) {
+    SCOPED_TRACE(flag);
+    auto out = tmp_->path() / ("built-export-" + flag);
+    auto exported = cli({"image", "export", "--compression", flag, "local/built:v1",
+                         "oci:" + out.string() + ":v1"});
+    ASSERT_EQ(exported.exit_code, 0) << exported.output;
+    ASSERT_OK_AND_ASSIGN(auto check, store::LocalBlobStore::open(tmp_->path() / ("check-" + flag)));
+    ASSERT_OK_AND_ASSIGN(oci::Descriptor d,
+                         oci::importLayout(*check, out, "v1", oci::Platform::host()));
+    ASSERT_OK_AND_ASSIGN(oci::LoadedImage img, oci::loadImage(*check, d));
+    ASSERT_EQ(img.manifest.layers.size(), 1u);
+    EXPECT_EQ(img.manifest.layers[0].media_type, media_type);
+    EXPECT_EQ(img.manifest.config.digest, m.config.digest);
+  }
 }
 
 }  // namespace
