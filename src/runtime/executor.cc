@@ -11,7 +11,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 #include "cairn/common/encoding.h"
 #include "cairn/common/log.h"
@@ -177,6 +180,8 @@ Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
   if (options.state_root.empty()) options.state_root = fs::path("/run/cairn") / runtime.filename();
   if (options.merged_lowers_dir.empty())
     options.merged_lowers_dir = options.work_root.parent_path() / "merged-lowers";
+  if (options.seccomp_cache_dir.empty())
+    options.seccomp_cache_dir = options.state_root / ".cairn-seccomp";
   for (const fs::path& d : {options.work_root, options.state_root}) {
     fs::create_directories(d, ec);
     if (ec) return internalError("create " + d.string() + ": " + ec.message());
@@ -257,6 +262,81 @@ Status writeEphemeralFile(const fs::path& path, std::string_view data) {
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return errnoStatus(errno, "create " + path.string());
   return writeAll(fd.get(), data);
+}
+
+// A compiled seccomp filter in the cache: the file for one (runtime binary, profile) pair, and
+// the exact text it must have been made from.
+struct SeccompCacheEntry {
+  fs::path file;
+  std::string key;
+};
+
+constexpr std::string_view kSeccompCacheMagic = "cairn-seccomp-bpf-v1\n";
+
+// The runtime binary is part of the key (path, size, mtime): another crun may compile the same
+// profile differently. The file name is only a hash; the whole key is stored and compared on
+// every read, so a collision or a stale file is a miss, never a wrong filter.
+SeccompCacheEntry seccompCacheEntry(const fs::path& cache_dir, const fs::path& runtime,
+                                    const std::string& profile_json) {
+  std::string key = runtime.string();
+  struct stat st {};
+  if (stat(runtime.c_str(), &st) == 0) {
+    key += " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+  }
+  key += "\n" + profile_json;
+  char name[32];
+  std::snprintf(name, sizeof name, "%016zx.bpf", std::hash<std::string>{}(key));
+  return {cache_dir / name, std::move(key)};
+}
+
+// Layout: magic, "<key bytes>\n", key, "<filter bytes>\n", filter. A filter is a whole number
+// of 8-byte BPF instructions; anything torn or foreign is a miss.
+std::optional<std::string> readCachedFilter(const SeccompCacheEntry& entry) {
+  auto text = readFile(entry.file);
+  if (!text.ok()) return std::nullopt;
+  std::string_view v = *text;
+  auto takeSize = [&v]() -> std::optional<std::size_t> {
+    std::size_t nl = v.find('\n');
+    if (nl == std::string_view::npos || nl == 0 || nl > 12) return std::nullopt;
+    std::size_t n = 0;
+    for (char c : v.substr(0, nl)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    v.remove_prefix(nl + 1);
+    return n;
+  };
+  if (!v.starts_with(kSeccompCacheMagic)) return std::nullopt;
+  v.remove_prefix(kSeccompCacheMagic.size());
+  auto key_size = takeSize();
+  if (!key_size || *key_size > v.size() || v.substr(0, *key_size) != entry.key) return std::nullopt;
+  v.remove_prefix(*key_size);
+  auto filter_size = takeSize();
+  if (!filter_size || *filter_size == 0 || *filter_size % 8 != 0 || *filter_size != v.size())
+    return std::nullopt;
+  return std::string(v);
+}
+
+// Best effort: a cache that cannot be written only costs the next run the compile.
+void writeCachedFilter(const SeccompCacheEntry& entry, std::string_view filter) {
+  std::error_code ec;
+  fs::create_directories(entry.file.parent_path(), ec);
+  std::string data(kSeccompCacheMagic);
+  data += std::to_string(entry.key.size()) + "\n" + entry.key;
+  data += std::to_string(filter.size()) + "\n";
+  data.append(filter);
+  // Published by rename, so a reader sees the whole file or none (no fsync: it is a cache, and
+  // a torn file after a crash fails the checks above).
+  fs::path tmp = entry.file;
+  tmp += ".tmp-" + std::to_string(getpid());
+  Status s = writeEphemeralFile(tmp, data);
+  if (s.ok() && rename(tmp.c_str(), entry.file.c_str()) != 0)
+    s = errnoStatus(errno, "rename " + tmp.string());
+  if (!s.ok()) {
+    fs::remove(tmp, ec);
+    spdlog::debug("runtime: caching the seccomp filter: {}", s.toString());
+  }
 }
 
 Status runRuntimeCommand(const std::vector<std::string>& args, std::chrono::seconds timeout,
@@ -371,6 +451,20 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       phase("network ready");
     }
     CAIRN_ASSIGN_OR_RETURN(OrderedJson config, makeOciConfig(spec, inputs));
+    // crun takes a filter it compiled before as it is (the profile stays in the config for
+    // its flags and for readers); on a miss this run goes through `create`, after which crun's
+    // compiled filter is in its state dir to be cached.
+    std::optional<SeccompCacheEntry> seccomp_miss;
+    if (isCrun(runtime_path_) && config.contains("linux") && config["linux"].is_object() &&
+        config["linux"].contains("seccomp")) {
+      SeccompCacheEntry entry = seccompCacheEntry(options_.seccomp_cache_dir, runtime_path_,
+                                                  config["linux"]["seccomp"].dump());
+      if (auto filter = readCachedFilter(entry)) {
+        config["annotations"]["run.oci.seccomp_bpf_data"] = base64Encode(*filter);
+      } else if (!spec.process.terminal) {
+        seccomp_miss = std::move(entry);
+      }
+    }
     CAIRN_RETURN_IF_ERROR(writeEphemeralFile(ctx.dir / "config.json", config.dump(2)));
     phase("bundle written");
 
@@ -415,7 +509,8 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     // `run` owns a terminal and is the fastest start (one runtime process instead of create,
     // start and delete); create/start is needed to read the cgroup's OOM counter before the
     // container is gone, so it is used whenever output is captured or memory is limited.
-    const bool use_run = spec.process.terminal || (io.attach && spec.limits.memory_bytes == 0);
+    const bool use_run =
+        spec.process.terminal || (io.attach && spec.limits.memory_bytes == 0 && !seccomp_miss);
     if (use_run) {
       spawn.args = withLog({"run", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});
       CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
@@ -433,6 +528,11 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         std::string message(trimSpace(readFile(log_file).valueOr("")));
         return failedPrecondition("creating the container failed: " +
                                   (message.empty() ? st->toString() : message));
+      }
+      if (seccomp_miss) {
+        auto filter = readFile(options_.state_root / ctx.id / "seccomp.bpf");
+        if (filter.ok() && !filter->empty() && filter->size() % 8 == 0)
+          writeCachedFilter(*seccomp_miss, *filter);
       }
       CAIRN_ASSIGN_OR_RETURN(std::string pid_text, readFile(pid_file));
       init_pid = std::atoi(pid_text.c_str());
