@@ -37,8 +37,9 @@ class EngineStack {
  protected:
   struct Options {
     std::string temp_name = "engine-stack";  //!< prefix of the temp dir
-    //! The runtime's state under <tmp>/state instead of the shared /run/cairn, so a test can
-    //! check that no container of its own was left.
+    //! The runtime's state under <tmp>/state instead of the shared /run/cairn (and its seccomp
+    //! filter cache under <tmp>/seccomp-cache), so a test can check that no container of its
+    //! own was left.
     bool private_state_root = false;
     //! Runs once the stores are open, before the executor and the builder: seeds the catalog.
     std::function<Status()> seed = nullptr;
@@ -60,7 +61,11 @@ class EngineStack {
     if (options.seed) CAIRN_RETURN_IF_ERROR(options.seed());
     runtime::ExecutorOptions eo;
     eo.work_root = data_ / "work" / "run";
-    if (options.private_state_root) eo.state_root = tmp_->path() / "state";
+    if (options.private_state_root) {
+      eo.state_root = tmp_->path() / "state";
+      // Beside it, not in it (the default): the state root then holds containers only.
+      eo.seccomp_cache_dir = tmp_->path() / "seccomp-cache";
+    }
     CAIRN_ASSIGN_OR_RETURN(executor_, runtime::Executor::create(eo));
     build::BuilderOptions bo;
     bo.data_dir = data_;
