@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <set>
 
 #include "cairn/common/encoding.h"
 #include "cairn/common/log.h"
@@ -451,9 +452,8 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       phase("network ready");
     }
     CAIRN_ASSIGN_OR_RETURN(OrderedJson config, makeOciConfig(spec, inputs));
-    // crun takes a filter it compiled before as it is (the profile stays in the config for
-    // its flags and for readers); on a miss this run goes through `create`, after which crun's
-    // compiled filter is in its state dir to be cached.
+    // crun takes a filter it compiled before as it is; on a miss this run goes through
+    // `create`, after which crun's compiled filter is in its state dir to be cached.
     std::optional<SeccompCacheEntry> seccomp_miss;
     if (isCrun(runtime_path_) && config.contains("linux") && config["linux"].is_object() &&
         config["linux"].contains("seccomp")) {
@@ -461,6 +461,15 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
                                                   config["linux"]["seccomp"].dump());
       if (auto filter = readCachedFilter(entry)) {
         config["annotations"]["run.oci.seccomp_bpf_data"] = base64Encode(*filter);
+        // With the filter given, crun only reads the profile for its flags, listener and
+        // the like; a profile without them is left out, which spares crun parsing ~300 rules
+        // (~0.4 ms of CPU). The cache key above still names the profile.
+        static const std::set<std::string> kRulesOnly = {"defaultAction", "defaultErrnoRet",
+                                                         "architectures", "syscalls"};
+        bool rules_only = config["linux"]["seccomp"].is_object();
+        for (const auto& [key, value] : config["linux"]["seccomp"].items())
+          rules_only = rules_only && kRulesOnly.count(key) > 0;
+        if (rules_only) config["linux"].erase("seccomp");
       } else if (!spec.process.terminal) {
         seccomp_miss = std::move(entry);
       }
@@ -512,7 +521,8 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     const bool use_run =
         spec.process.terminal || (io.attach && spec.limits.memory_bytes == 0 && !seccomp_miss);
     if (use_run) {
-      spawn.args = withLog({"run", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});
+      // No --pid-file: nothing reads it on this path, and it is one file less to create.
+      spawn.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
       CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
       run_process.emplace(std::move(p));
       ctx.container_created = true;
