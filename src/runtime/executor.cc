@@ -149,6 +149,7 @@ struct RunContext {
   bool deleted_by_runtime = false;
   std::unique_ptr<SlirpNetwork> network;
   fs::path caller_upper;
+  fs::path rootfs_mount;  // the overlay this run mounted, once mounted
   std::vector<std::string> stubs;
 };
 
@@ -418,6 +419,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       rootfs = ctx.dir / "rootfs";
       if (mkdir(rootfs.c_str(), 0755) != 0) return errnoStatus(errno, "mkdir " + rootfs.string());
       CAIRN_RETURN_IF_ERROR(mountOverlay(overlay, rootfs));
+      ctx.rootfs_mount = rootfs;
       phase("overlay mounted");
       if (!ctx.caller_upper.empty()) {
         std::vector<std::string> destinations = {
@@ -662,7 +664,13 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   }
   ctx.network.reset();
   phase("deleted");
-  Status unmounted = unmountAllUnder(ctx.dir);
+  // A deferred dir is only renamed below, and whoever removes it later unmounts everything
+  // under it first (from /proc/self/mountinfo). So such a run takes down the one mount it made
+  // and skips reading the host's mount table, which costs more the more mounts the host has.
+  const bool defer = options_.defer_ephemeral_removal && ctx.caller_upper.empty();
+  Status unmounted = !defer                     ? unmountAllUnder(ctx.dir)
+                     : ctx.rootfs_mount.empty() ? okStatus()
+                                                : unmountReliably(ctx.rootfs_mount);
   // Deepest first, so /etc goes only when nothing but stubs is left in it.
   std::sort(ctx.stubs.begin(), ctx.stubs.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
@@ -675,7 +683,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   }
   std::error_code ec;
   bool deferred = false;
-  if (unmounted.ok() && options_.defer_ephemeral_removal && ctx.caller_upper.empty()) {
+  if (unmounted.ok() && defer) {
     // Renamed while still locked, so a sweep cannot start on it before this run lets go.
     fs::path trash = options_.work_root / (std::string(kTrashPrefix) + ctx.id);
     deferred = rename(ctx.dir.c_str(), trash.c_str()) == 0;
