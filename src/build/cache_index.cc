@@ -45,6 +45,10 @@ Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::filesystem::path
   sqlite3_busy_timeout(db, 10000);
   std::unique_ptr<CacheIndex> index(new CacheIndex(db));
   CAIRN_RETURN_IF_ERROR(index->exec("PRAGMA journal_mode=WAL"));
+  // A cache: a crash may lose the last entries (WAL with synchronous=NORMAL stays consistent),
+  // which costs a rebuild of those steps, never a wrong hit — a hit is checked against the layer
+  // store. Three fewer fsyncs per committed step.
+  CAIRN_RETURN_IF_ERROR(index->exec("PRAGMA synchronous=NORMAL"));
   CAIRN_RETURN_IF_ERROR(
       index->exec("CREATE TABLE IF NOT EXISTS steps(key TEXT PRIMARY KEY, chain_id TEXT NOT NULL, "
                   "diff_id TEXT NOT NULL, size INTEGER NOT NULL, last_used INTEGER NOT NULL)"));

@@ -203,7 +203,15 @@ Result<LayerInfo> LayerStore::getOrCreate(const Digest& parent, const Digest& di
   auto size = fill(fs_dir);
   if (!size.ok()) return fail(size.status());
   LayerInfo out{chain, diff_id, parent, *size, std::chrono::system_clock::now()};
-  if (Status s = writeFileDurable(staging / "layer.json", layerJson(out)); !s.ok()) return fail(s);
+  {
+    // A plain write: the staging dir is private until its rename, and the syncfs below makes
+    // this file durable together with the tree (one flush per layer instead of three).
+    fs::path json = staging / "layer.json";
+    UniqueFd fd(::open(json.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return fail(errnoStatus(errno, "create " + json.string()));
+    if (Status s = writeAll(fd.get(), layerJson(out)); !s.ok())
+      return fail(s.withContext(json.string()));
+  }
   {
     // Everything in the tree reaches the disk before the layer gets its name.
     UniqueFd fd(::open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
