@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <iostream>
 #include <thread>
@@ -220,8 +221,9 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   // directories is nearly all waiting on the filesystem (~20 ms a run dir here), so overlapping
   // it with the sandbox's start keeps it off the time to exit. This run's own dir is left for
   // the next one (defer_ephemeral_removal).
-  std::thread sweeper([&executor] {
-    if (Status s = (*executor)->sweepTrash(); !s.ok())
+  std::atomic<bool> stop_sweeping{false};
+  std::thread sweeper([&executor, &stop_sweeping] {
+    if (Status s = (*executor)->sweepTrash(&stop_sweeping); !s.ok())
       spdlog::warn("removing the work dirs of earlier runs: {}", s.toString());
   });
 
@@ -235,6 +237,8 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   io.attach = true;
   io.cancel = &cancel;
   auto result = (*executor)->run(*spec, io);
+  // Whatever the sweep has not removed by now waits for the next run: the exit status must not.
+  stop_sweeping = true;
   sweeper.join();
   if (!result.ok()) {
     std::cerr << "cairn run: " << result.status().message() << "\n";

@@ -196,6 +196,7 @@ Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
 namespace {
 
 constexpr std::string_view kTrashPrefix = ".trash-";
+constexpr std::size_t kMaxTrashBacklog = 4;
 
 bool isTrash(const std::string& name) {
   return name.rfind(kTrashPrefix, 0) == 0;
@@ -238,21 +239,55 @@ Status Executor::cleanupStale(bool include_trash) {
                                include_trash);
 }
 
-Status Executor::sweepTrash() {
+namespace {
+
+// fs::remove_all, one entry at a time, giving up (false, no error) once `stop` is set. Never
+// follows symlinks and never crosses into another filesystem: the caller unmounted the tree.
+bool removeTreeUnlessStopped(const fs::path& dir, const std::atomic<bool>* stop,
+                             std::error_code& ec) {
+  auto stopped = [stop] { return stop != nullptr && stop->load(std::memory_order_relaxed); };
+  std::vector<fs::path> children;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    children.push_back(entry.path());
+  if (ec) return false;
+  for (const fs::path& child : children) {
+    if (stopped()) return false;
+    if (fs::is_directory(fs::symlink_status(child, ec)) && !ec) {
+      if (!removeTreeUnlessStopped(child, stop, ec)) return false;
+    } else {
+      if (ec) return false;
+      fs::remove(child, ec);
+      if (ec) return false;
+    }
+  }
+  if (stopped()) return false;
+  fs::remove(dir, ec);
+  return !ec;
+}
+
+}  // namespace
+
+Status Executor::sweepTrash(const std::atomic<bool>* stop) {
   std::error_code ec;
   Status first;
   std::vector<fs::path> trash;
   for (const auto& entry : fs::directory_iterator(options_.work_root, ec))
     if (isTrash(entry.path().filename().string())) trash.push_back(entry.path());
   if (ec) return internalError("list " + options_.work_root.string() + ": " + ec.message());
+  // A sweep that keeps being stopped must not let trash pile up: past a small backlog it
+  // finishes whatever `stop` says, so a caller then waits for it once.
+  if (trash.size() > kMaxTrashBacklog) stop = nullptr;
   for (const fs::path& dir : trash) {
+    if (stop != nullptr && stop->load()) break;
     // A run renames its dir while still holding the lock; it is released right after.
     UniqueFd lock(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!lock.valid() || flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
     Status s = unmountAllUnder(dir);
-    if (s.ok()) fs::remove_all(dir, ec);
+    if (s.ok() && !removeTreeUnlessStopped(dir, stop, ec) && ec) {
+      if (first.ok()) first = internalError("remove " + dir.string() + ": " + ec.message());
+      ec.clear();
+    }
     if (!s.ok() && first.ok()) first = s;
-    if (ec && first.ok()) first = internalError("remove " + dir.string() + ": " + ec.message());
   }
   return first;
 }

@@ -5,12 +5,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -467,6 +469,35 @@ TEST_F(ExecutorTest, SweepLeavesALockedTrashDirAlone) {
   }
   ASSERT_OK(executor_->sweepTrash());
   EXPECT_FALSE(fs::exists(trash));
+}
+
+TEST_F(ExecutorTest, AStoppedSweepLeavesTheRestForTheNextOneButNotTooMuch) {
+  auto makeTrash = [&](int i) {
+    fs::path trash = dir_->path() / "work" / (".trash-cairn-" + std::to_string(i));
+    fs::create_directories(trash / "upper" / "etc");
+    EXPECT_TRUE(writeFileDurable(trash / "upper" / "etc" / "f", "x").ok());
+    EXPECT_TRUE(writeFileDurable(trash / "config.json", "{}").ok());
+    return trash;
+  };
+  auto count = [&] {
+    int n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_->path() / "work"))
+      ++n;
+    return n;
+  };
+  std::atomic<bool> stop{true};
+  fs::path first = makeTrash(0);
+  ASSERT_OK(executor_->sweepTrash(&stop));
+  EXPECT_TRUE(fs::exists(first / "upper" / "etc" / "f"));  // stopped before anything went
+  stop = false;
+  ASSERT_OK(executor_->sweepTrash(&stop));
+  EXPECT_EQ(count(), 0);
+  // More than a few dirs waiting: the sweep finishes even when asked to stop.
+  for (int i = 0; i < 6; ++i)
+    makeTrash(i);
+  stop = true;
+  ASSERT_OK(executor_->sweepTrash(&stop));
+  EXPECT_EQ(count(), 0);
 }
 
 TEST_F(ExecutorTest, InvalidSpecsAreRejectedBeforeAnythingRuns) {

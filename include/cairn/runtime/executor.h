@@ -118,7 +118,10 @@ class Executor {
 
   //! Removes the `.trash-*` work dirs of finished runs (defer_ephemeral_removal). Safe to run
   //! on another thread while run() is in progress: it never touches a live run's dir.
-  Status sweepTrash();
+  //! With `stop`, returns soon after it becomes true, leaving what is not removed yet for the
+  //! next sweep: `cairn run` must not wait at exit for a sweep it started only to overlap it
+  //! (on a filesystem mounted with `discard`, freeing one block can take milliseconds).
+  Status sweepTrash(const std::atomic<bool>* stop = nullptr);
 
   const std::filesystem::path& runtimePath() const { return runtime_path_; }
   const ExecutorOptions& options() const { return options_; }
