@@ -8,6 +8,9 @@
 #
 # A second cairn binary (e.g. one built from an older commit) is measured in the same rounds,
 # each with its own data dir, for a before/after comparison.
+#
+# INTERLEAVED=1 times the same commands with interleaved.py instead (crun, cairn, other, crun,
+# …; medians and quartiles): fairer than hyperfine's back-to-back runs while the load moves.
 set -euo pipefail
 
 CAIRN=$(realpath "${1:-build/runtime/src/cli/cairn}")
@@ -49,6 +52,28 @@ if [[ -n "$OTHER" ]]; then
   "$OTHER" --data-dir "$WORK/data-old" build --progress plain -t bench-bb:latest "$WORK/ctx" \
     > /dev/null 2>&1
   cmds+=("$OTHER --data-dir $WORK/data-old run --network none bench-bb:latest true")
+fi
+
+if [[ "${CPU:-0}" == 1 ]]; then
+  # CPU time (user + system of the command and all its children, `perf stat` task-clock):
+  # what a start costs the machine, far less disturbed by other load than wall time.
+  for c in "${cmds[@]}"; do
+    c=${c/\{round\}/cpu}
+    ms=$(perf stat -x, -e task-clock -r "$RUNS" $c 2>&1 >/dev/null | awk -F, '/task-clock/{print $1}')
+    printf '  %7.2f ms CPU  %s\n' "$ms" "$c"
+  done
+  exit 0
+fi
+
+if [[ "${INTERLEAVED:-0}" == 1 ]]; then
+  here=$(dirname "$(realpath "$0")")
+  args=()
+  for c in "${cmds[@]}"; do args+=(-c "${c/\{round\}/il}"); done
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round"
+    python3 "$here/interleaved.py" --runs "$RUNS" --warmup 3 "${args[@]}"
+  done
+  exit 0
 fi
 
 for round in $(seq 1 "$ROUNDS"); do
