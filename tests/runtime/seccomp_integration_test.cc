@@ -148,5 +148,20 @@ TEST_F(SeccompIntegrationTest, CustomProfileFromAFile) {
   EXPECT_THAT(o.err, Contains(HasSubstr("Permission denied")));
 }
 
+#if defined(__x86_64__)
+// 32-bit x86 system calls (int 0x80) go through the same rules: the profile lists SCMP_ARCH_X86
+// (and X32) beside X86_64, so they are filtered rather than killed or let through.
+TEST_F(SeccompIntegrationTest, CompatSyscallsAreFilteredToo) {
+  std::map<std::string, int> unconfined = probe({"x86_getpid", "x86_keyctl"}, "unconfined");
+  if (unconfined["x86_getpid"] == ENOSYS)
+    GTEST_SKIP() << "this kernel runs no 32-bit x86 system calls (ia32_emulation off)";
+  EXPECT_EQ(unconfined["x86_getpid"], 0);
+  EXPECT_EQ(unconfined["x86_keyctl"], 0);
+  std::map<std::string, int> confined = probe({"x86_getpid", "x86_keyctl"}, "default");
+  EXPECT_EQ(confined["x86_getpid"], 0);
+  EXPECT_EQ(confined["x86_keyctl"], EPERM);
+}
+#endif
+
 }  // namespace
 }  // namespace cairn::runtime
