@@ -311,8 +311,9 @@ Result<BlobInfo> LocalBlobStore::putLayerTar(const fs::path& dir, const Digest& 
   fs::path root = fs::absolute(root_, ec).lexically_normal();
   fs::path rel = abs.lexically_relative(root);
   if (ec || rel.empty() || *rel.begin() == ".." || *rel.begin() == ".") {
-    return invalidArgument("layer tar source " + dir.string() + " is not inside the store root " +
-                           root_.string());
+    // Not a directory this store answers for (a layer store opened on another root): the
+    // bytes are written now, as a store that cannot link does.
+    return BlobIngester::putLayerTar(dir, digest, size);
   }
   if (::stat(abs.c_str(), &st) != 0) return errnoStatus(errno, "stat " + abs.string());
   if (!S_ISDIR(st.st_mode)) return invalidArgument(abs.string() + " is not a directory");
@@ -384,7 +385,11 @@ Status LocalBlobStore::walk(const std::function<Status(const BlobInfo&)>& fn) co
     auto note = readNote(digest);
     if (!note.ok()) {
       if (note.status().code() == StatusCode::kNotFound) return okStatus();  // removed meanwhile
-      return note.status();
+      // A note that cannot be read is still listed (0 bytes), so that the GC can remove it;
+      // fsck reports it.
+      struct stat st {};
+      if (::stat((layer_tars_dir_ / digest.hex()).c_str(), &st) != 0) return okStatus();
+      return fn(BlobInfo{digest, 0, mtimeOf(st)});
     }
     // Reported even when its directories are gone, so that the GC can remove it.
     return fn(BlobInfo{digest, note->size, note->written_at});

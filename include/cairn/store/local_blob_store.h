@@ -38,8 +38,8 @@ class LocalBlobStore final : public BlobStore {
   bool exists(const Digest& digest) const override;
   Result<std::unique_ptr<BlobReadStream>> openRead(const Digest& digest) const override;
   Result<std::unique_ptr<BlobWriter>> writer() override;
-  //! Records `dir` (which must be under root()) as a source of `digest`; no bytes are copied.
-  //! A blob already committed under `digest` is returned as is.
+  //! Records `dir` as a source of `digest` when it is under root() (no bytes are copied);
+  //! writes the tar now otherwise. A blob already committed under `digest` is returned as is.
   Result<BlobInfo> putLayerTar(const std::filesystem::path& dir, const Digest& digest,
                                std::uint64_t size) override;
   Status walk(const std::function<Status(const BlobInfo&)>& fn) const override;
