@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "cairn/common/json.h"
 #include "cairn/common/log.h"
@@ -113,6 +114,13 @@ Status EngineSnapshotBuilder::removeImage(const std::string& tag) {
 Status EngineSnapshotBuilder::collectGarbage() {
   std::unique_lock lock(gc_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return unavailable("garbage collection deferred: builds are running");
+  // A `cairn build` in another process on this data dir holds the data-dir lock shared for its
+  // whole run; its leased layers and fresh blobs are invisible to this process, so neither the
+  // layer GC nor the blob GC may run until it ends.
+  std::optional<StoreGcLock> data_dir_lock;
+  if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs)) {
+    CAIRN_ASSIGN_OR_RETURN(data_dir_lock, StoreGcLock::tryExclusive(local->root()));
+  }
   CAIRN_RETURN_IF_ERROR(options_.builder->collectGarbage());
   if (!options_.collect_blobs) return okStatus();
   StoreGcOptions gc;
@@ -121,6 +129,7 @@ Status EngineSnapshotBuilder::collectGarbage() {
   gc.cache = &options_.builder->cache();
   gc.layers = options_.layers;
   gc.roots = options_.blob_roots;
+  gc.lock_data_dir = !data_dir_lock.has_value();  // already held above
   return collectStoreGarbage(gc).status();
 }
 

@@ -180,6 +180,50 @@ TEST_P(StoreGcEngineTest, DeletingASnapshotFreesItsBlobsAndKeepsSharedOnes) {
   EXPECT_EQ(again.state, SnapshotState::kActive);
 }
 
+// `cairn build` in another process on the same data dir holds the data-dir lock shared for its
+// whole run (its layer leases and fresh blobs live in that process): the server's GC pass then
+// removes nothing, neither layers nor blobs, and runs as usual once the build has ended.
+TEST_P(StoreGcEngineTest, ABuildHoldingTheDataDirLockDefersTheLayerAndBlobGc) {
+  fs::path src = tmp_->path() / "ctx";
+  fs::create_directories(src / "app");
+  ASSERT_OK(writeFileDurable(src / "app" / "a.txt", "only in a"));
+  std::string tar;
+  layer::StringSink sink(&tar);
+  ASSERT_OK(layer::createLayerTar(src, sink).status());
+  const std::string hash = "fedcba9876543210fedcba9876543210";
+  ASSERT_OK(contexts_->put(org_ + "/" + hash + "/context.tar", tar));
+  meta::Snapshot a = build("snap-a", "FROM scratch\nCOPY app/a.txt /a\n", hash);
+  ImageBlobs ia = blobsOf(a);
+  ASSERT_EQ(ia.layers.size(), 1u);
+  ageAllBlobs();
+  auto layer_dirs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(data_ / "layers"))
+      n += e.is_directory() ? 1 : 0;
+    return n;
+  };
+  const std::size_t layers_before = layer_dirs();
+  ASSERT_OK(service_->remove(caller(), a.id));
+
+  {
+    ASSERT_OK_AND_ASSIGN(StoreGcLock build_lock, StoreGcLock::shared(data_));
+    EXPECT_THAT(engine_->collectGarbage(), testing::StatusIs(StatusCode::kUnavailable));
+    ASSERT_OK(service_->runMaintenance());  // untags the image; its GC stays pending
+    for (const Digest& d : {ia.manifest, ia.config, ia.layers[0]})
+      EXPECT_TRUE(has(d)) << d.str() << " removed under a build's lock";
+    EXPECT_EQ(layer_dirs(), layers_before) << "the layer GC ran under a build's lock";
+  }
+
+  ASSERT_OK(service_->runMaintenance());  // the pending GC runs now
+  EXPECT_FALSE(has(ia.manifest));
+  EXPECT_FALSE(has(ia.config));
+  // With the step evicted from the cache (budget 0) its layer goes too.
+  EXPECT_EQ(has(ia.layers[0]), !GetParam());
+  if (GetParam()) {
+    EXPECT_LT(layer_dirs(), layers_before);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(CacheBudget, StoreGcEngineTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return std::string(p.param ? "Evicted" : "Default");
