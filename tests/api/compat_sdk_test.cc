@@ -31,6 +31,7 @@
 #include "../cli/run_cairn.h"
 #include "cairn/common/fs.h"
 #include "cairn/testing/busybox_image.h"
+#include "cairn/testing/serve_process.h"
 #include "cairn/testing/status_matchers.h"
 #include "test_client.h"
 
@@ -228,23 +229,15 @@ TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
            "cairn image import");
   if (HasFailure()) return;
 
-  ASSERT_OK_AND_ASSIGN(Child serve, Child::spawn({CAIRN_BINARY, "--data-dir", server.string(),
-                                                  "serve", "--listen", "127.0.0.1:0"},
-                                                 tmp.path() / "serve.log"));
-  ASSERT_TRUE(serve.waitFor("listening on http://127.0.0.1:", std::chrono::seconds(60)))
-      << serve.output();
-  std::string started = serve.output();
-  std::size_t at = started.find("listening on http://") + 20;
-  ASSERT_NE(started.find('\n', at), std::string::npos) << started;
-  std::string address = started.substr(at, started.find('\n', at) - at);
-  std::uint16_t port =
-      static_cast<std::uint16_t>(std::atoi(address.c_str() + address.rfind(':') + 1));
-  ASSERT_NE(port, 0) << serve.output();
-  ASSERT_OK_AND_ASSIGN(std::string key, readFile(server / "initial-api-key"));
-  while (!key.empty() && key.back() == '\n')
-    key.pop_back();
+  ASSERT_OK_AND_ASSIGN(
+      auto serve,
+      ::cairn::testing::ServeProcess::start(
+          {.binary = CAIRN_BINARY, .data_dir = server, .log_path = tmp.path() / "serve.log"}));
+  const std::uint16_t port = serve->port();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const std::string key = serve->apiKey();
   // A warning here would mean no OCI runtime: every build would fail.
-  EXPECT_THAT(serve.output(), ::testing::Not(HasSubstr("no OCI runtime"))) << serve.output();
+  EXPECT_THAT(serve->output(), ::testing::Not(HasSubstr("no OCI runtime"))) << serve->output();
 
   std::string cmd = "env CAIRN_API_URL=" + shellQuote("http://" + address + "/api") +
                     " CAIRN_API_KEY=" + shellQuote(key) +
@@ -260,7 +253,7 @@ TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
   while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe))
     out.append(buf, n);
   int rc = ::pclose(pipe);
-  EXPECT_EQ(rc, 0) << out << "\n--- cairn serve ---\n" << serve.output();
+  EXPECT_EQ(rc, 0) << out << "\n--- cairn serve ---\n" << serve->output();
   EXPECT_THAT(out, HasSubstr("OK create(imageName) | create(Image with local files, onLogs, "
                              "multipart) | build error | get list | 409 404 | delete | reuse name"))
       << out;
@@ -283,7 +276,9 @@ TEST(DaytonaSdkCompatTest, OfficialSdkAgainstServeWithTheRealEngine) {
   // The 6 MiB context object and the layers are in the store.
   EXPECT_GT(seriesValue(metrics, "cairn_store_bytes"), 6 * 1024 * 1024) << metrics;
 
-  EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.output();
+  auto stopped = serve->stop();
+  ASSERT_OK(stopped.status()) << serve->output();
+  EXPECT_EQ(*stopped, 0) << serve->output();
   registry.first.stop(SIGTERM);
 }
 
