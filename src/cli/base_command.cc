@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cairn/cli/command.h"
+#include "cairn/cli/gc_guard.h"
 #include "cairn/common/fs.h"
 #include "cairn/common/strings.h"
 #include "cairn/layer/stream.h"
@@ -180,6 +181,7 @@ Status bootstrap(const cairn::cli::GlobalOptions& options, const BaseFlags& flag
   }
 
   fs::path data_dir = cairn::cli::resolvedDataDir(options);
+  CAIRN_ASSIGN_OR_RETURN(auto gc_guard, cairn::cli::deferStoreGc(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto blobs, cairn::store::LocalBlobStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto catalog, cairn::oci::ImageCatalog::open(data_dir));
   std::error_code ec;

@@ -14,6 +14,7 @@
 #include "cairn/build/builder.h"
 #include "cairn/build/tty_progress.h"
 #include "cairn/cli/command.h"
+#include "cairn/cli/gc_guard.h"
 #include "cairn/common/fs.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/oci/reference.h"
@@ -52,6 +53,7 @@ Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags
   CAIRN_ASSIGN_OR_RETURN(cairn::build::ProgressMode progress_mode,
                          cairn::build::parseProgressMode(flags.progress));
   fs::path data_dir = cairn::cli::resolvedDataDir(options);
+  CAIRN_ASSIGN_OR_RETURN(auto gc_guard, cairn::cli::deferStoreGc(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto blobs, cairn::store::LocalBlobStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto layers, cairn::store::LayerStore::open(data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto catalog, cairn::oci::ImageCatalog::open(data_dir));

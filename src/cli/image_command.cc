@@ -21,6 +21,7 @@
 
 #include "cairn/build/cache_index.h"
 #include "cairn/cli/command.h"
+#include "cairn/cli/gc_guard.h"
 #include "cairn/common/json.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/oci/layout.h"
@@ -102,6 +103,7 @@ std::string humanSize(std::int64_t bytes) {
 
 Status doPull(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto gc_guard, cairn::cli::deferStoreGc(local.data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto config, registryConfig(local, flags));
   CAIRN_ASSIGN_OR_RETURN(cairn::oci::Reference ref, cairn::oci::Reference::parse(flags.name));
   ref = ref.withDefaultTag();
@@ -154,6 +156,7 @@ class CacheMemo final : public cairn::registry::CompressedLayerMemo {
 
 Status doPush(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto gc_guard, cairn::cli::deferStoreGc(local.data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto config, registryConfig(local, flags));
   CAIRN_ASSIGN_OR_RETURN(auto entry, local.catalog->get(flags.name));
   std::string dest_text = flags.target.empty() ? entry.name : flags.target;
@@ -242,6 +245,7 @@ Status doExport(const cairn::cli::GlobalOptions& options, const ImageFlags& flag
 
 Status doImport(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  CAIRN_ASSIGN_OR_RETURN(auto gc_guard, cairn::cli::deferStoreGc(local.data_dir));
   CAIRN_ASSIGN_OR_RETURN(auto layout, cairn::oci::parseLayoutRef(flags.target));
   CAIRN_ASSIGN_OR_RETURN(std::string name, cairn::oci::ImageCatalog::normalizeName(flags.name));
   cairn::oci::Platform platform = cairn::oci::Platform::host();
