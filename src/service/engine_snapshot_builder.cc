@@ -137,6 +137,21 @@ Status EngineSnapshotBuilder::recover() {
   // Containers of the dead process may still run (a RUN step's processes survive a kill -9 of
   // the server): delete them before the builder removes the directories they use.
   Status first = okStatus();
+  // A `cairn build` in another process on this data dir (it holds <data>/gc.lock shared) has
+  // its live containers, work dirs and partial blobs in the same places: sweeping them would
+  // break it. What a crashed server left is then swept on a later start.
+  std::optional<StoreGcLock> data_dir_lock;
+  if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs)) {
+    auto lock = StoreGcLock::tryExclusive(local->root());
+    if (!lock.ok()) {
+      if (lock.status().code() != StatusCode::kUnavailable) return lock.status();
+      spdlog::warn(
+          "recovery: another process is building on this data directory; leaving "
+          "work/builds, stale containers and partial blobs for a later start");
+      return okStatus();
+    }
+    data_dir_lock = std::move(*lock);
+  }
   if (options_.executor != nullptr) first = options_.executor->cleanupStale();
   Status built = options_.builder->recover();
   if (first.ok()) first = built;

@@ -224,6 +224,20 @@ TEST_P(StoreGcEngineTest, ABuildHoldingTheDataDirLockDefersTheLayerAndBlobGc) {
   }
 }
 
+// A server starting while a `cairn build` runs on its data dir must not sweep that build's work
+// dir (or its containers and partial blobs) as if a crash had left them.
+TEST_P(StoreGcEngineTest, RecoveryLeavesAnotherProcesssBuildAlone) {
+  const fs::path work = data_ / "work" / "builds" / "cli-build";
+  fs::create_directories(work / "upper");
+  {
+    ASSERT_OK_AND_ASSIGN(StoreGcLock build_lock, StoreGcLock::shared(data_));
+    ASSERT_OK(engine_->recover());
+    EXPECT_TRUE(fs::exists(work / "upper")) << "recovery swept a running build's work dir";
+  }
+  ASSERT_OK(engine_->recover());
+  EXPECT_FALSE(fs::exists(work)) << "a dead build's work dir is swept on the next start";
+}
+
 INSTANTIATE_TEST_SUITE_P(CacheBudget, StoreGcEngineTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return std::string(p.param ? "Evicted" : "Default");
