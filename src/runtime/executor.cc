@@ -376,6 +376,22 @@ void writeCachedFilter(const SeccompCacheEntry& entry, std::string_view filter) 
   }
 }
 
+// Puts `text` in place as <bundle>/config.json while the runtime may already be blocked on the
+// FIFO of that name (see the early start in Executor::run). `fifo` is our read-write end of it:
+// holding both ends means nobody blocks in open(2) and the data stays in the pipe until read.
+// The regular file replaces the FIFO's name first, so any open from then on reads the file;
+// the data then goes through the pipe for a runtime that opened the FIFO before, and closing
+// our end gives it EOF. A runtime that had not opened it yet reads the file, and the pipe's
+// copy is dropped with the pipe.
+Status handOverConfig(const fs::path& bundle, std::string_view text, UniqueFd fifo) {
+  fs::path tmp = bundle / ".config.json.tmp";
+  CAIRN_RETURN_IF_ERROR(writeEphemeralFile(tmp, text));
+  if (rename(tmp.c_str(), (bundle / "config.json").c_str()) != 0)
+    return errnoStatus(errno, "rename " + tmp.string());
+  // The caller made the pipe large enough, so this write never waits for a reader.
+  return writeAll(fifo.get(), text);
+}
+
 Status runRuntimeCommand(const std::vector<std::string>& args, std::chrono::seconds timeout,
                          const fs::path& log_file, std::string_view what) {
   auto out = runCommand(args, timeout);
@@ -425,6 +441,57 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
   };
   auto body = [&]() -> Status {
+    std::string log_flag_crun = "--log=file:" + log_file.string();
+    auto withLog = [&](std::initializer_list<std::string> args) {
+      std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
+      if (isCrun(runtime_path_)) {
+        v.push_back(log_flag_crun);
+      } else {
+        v.push_back("--log");
+        v.push_back(log_file.string());
+      }
+      v.insert(v.end(), args.begin(), args.end());
+      return v;
+    };
+    // The process whose exit ends the run: the container's init (create/start), or the
+    // runtime's `run` process when it owns a terminal.
+    std::optional<Subprocess> run_process;
+
+    // Early start: crun takes a few ms (exec, loading, re-executing itself) before it reads
+    // config.json, as long as the bundle takes us to prepare. A run that will use `crun run`
+    // (attached, no memory limit) starts it first, with config.json a FIFO it blocks on, and
+    // prepares the bundle meanwhile; handOverConfig ends the wait. If the run turns out to need
+    // `create` after all (a seccomp filter to compile and cache), the waiting crun is killed
+    // before it has done anything.
+    UniqueFd early_fifo;
+    if (isCrun(runtime_path_) && io.attach &&
+        (spec.process.terminal || spec.limits.memory_bytes == 0)) {
+      const fs::path fifo = ctx.dir / "config.json";
+      if (mkfifo(fifo.c_str(), 0600) == 0) early_fifo.reset(open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+      if (early_fifo.valid()) {
+        SpawnOptions early;
+        early.stdin_fd = 0;
+        early.stdout_fd = 1;
+        early.stderr_fd = 2;
+        // No --pid-file: nothing reads it on this path, and it is one file less to create.
+        early.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
+        auto p = Subprocess::spawn(early);
+        if (p.ok()) run_process.emplace(std::move(*p));
+      }
+      if (!run_process) {
+        early_fifo.reset();
+        unlink(fifo.c_str());  // the ordinary order below writes a regular file
+      }
+    }
+    auto dropEarlyRuntime = [&] {
+      if (!run_process) return;
+      run_process->kill(SIGKILL);
+      (void)run_process->wait();
+      run_process.reset();
+      early_fifo.reset();
+      unlink((ctx.dir / "config.json").c_str());  // a FIFO with no reader would block the write
+    };
+
     // Root filesystem.
     fs::path rootfs;
     if (!spec.rootfs.dir.empty()) {
@@ -511,21 +578,21 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         seccomp_miss = std::move(entry);
       }
     }
-    CAIRN_RETURN_IF_ERROR(writeEphemeralFile(ctx.dir / "config.json", config.dump(2)));
+    if (seccomp_miss) dropEarlyRuntime();  // `create` it is, to cache crun's filter
+    std::string config_text = config.dump(2);
+    // The pipe must hold the whole config, so that handing it over never waits for crun.
+    if (early_fifo.valid() &&
+        fcntl(early_fifo.get(), F_SETPIPE_SZ, static_cast<int>(config_text.size())) <
+            static_cast<int>(config_text.size()))
+      dropEarlyRuntime();
+    if (run_process) {
+      CAIRN_RETURN_IF_ERROR(handOverConfig(ctx.dir, config_text, std::move(early_fifo)));
+      ctx.container_created = true;
+    } else {
+      CAIRN_RETURN_IF_ERROR(writeEphemeralFile(ctx.dir / "config.json", config_text));
+    }
     phase("bundle written");
 
-    std::string log_flag_crun = "--log=file:" + log_file.string();
-    auto withLog = [&](std::initializer_list<std::string> args) {
-      std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
-      if (isCrun(runtime_path_)) {
-        v.push_back(log_flag_crun);
-      } else {
-        v.push_back("--log");
-        v.push_back(log_file.string());
-      }
-      v.insert(v.end(), args.begin(), args.end());
-      return v;
-    };
     auto deadline = spec.timeout.count() > 0
                         ? std::optional<Clock::time_point>(Clock::now() + spec.timeout)
                         : std::nullopt;
@@ -547,9 +614,6 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     spawn.stdout_fd = io.attach ? 1 : out_w.get();
     spawn.stderr_fd = io.attach ? 2 : err_w.get();
 
-    // The process whose exit ends the run: the container's init (create/start), or the
-    // runtime's `run` process when it owns a terminal.
-    std::optional<Subprocess> run_process;
     pid_t init_pid = -1;
     UniqueFd init_pidfd;
     // `run` owns a terminal and is the fastest start (one runtime process instead of create,
@@ -558,11 +622,13 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     const bool use_run =
         spec.process.terminal || (io.attach && spec.limits.memory_bytes == 0 && !seccomp_miss);
     if (use_run) {
-      // No --pid-file: nothing reads it on this path, and it is one file less to create.
-      spawn.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
-      CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
-      run_process.emplace(std::move(p));
-      ctx.container_created = true;
+      if (!run_process) {  // not started early
+        // No --pid-file: nothing reads it on this path, and it is one file less to create.
+        spawn.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
+        CAIRN_ASSIGN_OR_RETURN(Subprocess p, Subprocess::spawn(spawn));
+        run_process.emplace(std::move(p));
+        ctx.container_created = true;
+      }
     } else {
       spawn.args =
           withLog({"create", "--bundle", ctx.dir.string(), "--pid-file", pid_file, ctx.id});

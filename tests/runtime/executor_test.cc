@@ -435,6 +435,11 @@ TEST_F(ExecutorTest, DeferredRemovalLeavesTheWorkDirForTheSweep) {
   ASSERT_OK_AND_ASSIGN(auto mounts, mountsUnder(dir_->path()));
   EXPECT_TRUE(mounts.empty());
   EXPECT_THAT(entries(), ElementsAre(".trash-" + r.container_id));
+  // crun was started before the bundle was ready, waiting on config.json as a FIFO: what is
+  // left is the regular file it was handed, and no temporary.
+  const fs::path trash = dir_->path() / "work" / (".trash-" + r.container_id);
+  EXPECT_TRUE(fs::is_regular_file(trash / "config.json"));
+  EXPECT_FALSE(fs::exists(trash / ".config.json.tmp"));
   ASSERT_OK(deferring->cleanupStale(/*include_trash=*/false));
   EXPECT_EQ(entries().size(), 1u);  // left for the sweep
   ASSERT_OK(deferring->sweepTrash());
