@@ -22,6 +22,7 @@
 #include "cairn/layer/chain_id.h"
 #include "cairn/oci/catalog.h"
 #include "cairn/runtime/executor.h"
+#include "cairn/runtime/seccomp_profile.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
 
@@ -45,6 +46,7 @@ struct RunFlags {
   double timeout_s = 0;
   std::string runtime = "crun";
   std::string hostname = "cairn";
+  std::vector<std::string> security_opts;  // docker run --security-opt
   std::vector<std::string> command;
 };
 
@@ -184,6 +186,19 @@ Result<cairn::runtime::ContainerSpec> makeSpec(const RunFlags& flags, const fs::
       static_cast<std::int64_t>(std::llround(flags.memory_gb * 1024.0 * 1024 * 1024));
   spec.limits.pids = flags.pids;
   spec.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(flags.timeout_s * 1000));
+  for (const std::string& opt : flags.security_opts) {
+    // Docker's spellings: seccomp=VALUE, and the older seccomp:VALUE.
+    std::string_view v = opt;
+    if (!v.starts_with("seccomp=") && !v.starts_with("seccomp:")) {
+      return cairn::invalidArgument("--security-opt '" + opt +
+                                    "': only seccomp=unconfined|default|PROFILE.json is supported");
+    }
+    auto seccomp = cairn::runtime::parseSeccompOption(v.substr(8));
+    if (!seccomp.ok()) {
+      return cairn::invalidArgument("--security-opt '" + opt + "': " + seccomp.status().message());
+    }
+    spec.seccomp = std::move(*seccomp);
+  }
   return spec;
 }
 
@@ -271,7 +286,9 @@ void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--memory", flags->memory_gb, "Memory limit in GB");
   cmd->add_option("--pids", flags->pids, "Maximum number of processes");
   cmd->add_option("--network", flags->network, "none | host | default (slirp4netns)");
-  cmd->add_option("-e,--env", flags->env, "Environment variable K=V (repeatable)");
+  // One value per occurrence (repeat the flag), else `-e A=1 IMAGE CMD` swallows IMAGE and CMD.
+  cmd->add_option("-e,--env", flags->env, "Environment variable K=V (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("-w,--workdir", flags->workdir,
                   "Working directory inside the sandbox (default: the image's, else /)");
   cmd->add_option("-u,--user", flags->user,
@@ -280,6 +297,9 @@ void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   cmd->add_option("--timeout", flags->timeout_s, "Kill the sandbox after this many seconds");
   cmd->add_option("--runtime", flags->runtime, "OCI runtime (crun, runc, or a path)");
   cmd->add_option("--hostname", flags->hostname, "Host name inside the sandbox");
+  cmd->add_option("--security-opt", flags->security_opts,
+                  "seccomp=unconfined | seccomp=default | seccomp=PROFILE.json (Docker's format)")
+      ->allow_extra_args(false);
   // Positionals: [IMAGE] COMMAND [ARG...]; with --rootfs there is no IMAGE. As with `docker
   // run`, everything after the first positional belongs to the command, options included
   // (`cairn run IMAGE sh -c 'echo hi'`, `cairn run IMAGE ls --color`); a `--` right there is

@@ -177,6 +177,29 @@ TEST_F(CliRunTest, AnUnknownOptionBeforeTheImageIsStillAUsageError) {
   EXPECT_EQ(r.out, "");
 }
 
+// The default seccomp profile refuses a new user namespace (no CAP_SYS_ADMIN in a sandbox);
+// `--security-opt seccomp=unconfined` lifts it, as with docker run; a bad value is a usage
+// error that names the option.
+TEST_F(CliRunTest, SecurityOptSeccompSelectsTheProfile) {
+  addImage("greeter:1", greeter());
+  auto confined = run({"-u", "root", "greeter:1", "busybox", "unshare", "-U", "true"});
+  EXPECT_NE(confined.exit_code, 0);
+  EXPECT_THAT(confined.err, HasSubstr("Operation not permitted"));
+  auto unconfined = run({"--security-opt", "seccomp=unconfined", "-u", "root", "greeter:1",
+                         "busybox", "unshare", "-U", "true"});
+  EXPECT_EQ(unconfined.exit_code, 0) << unconfined.err;
+  // Repeatable options take one value each: the image and command after them stay positional.
+  auto env = run({"-e", "A=1", "-e", "B=2", "greeter:1", "sh", "-c", "echo $A$B"});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_EQ(env.out, "12\n");
+  auto bad = run({"--security-opt", "apparmor=x", "greeter:1", "true"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--security-opt 'apparmor=x'"));
+  auto missing = run({"--security-opt", "seccomp=/no/such/profile.json", "greeter:1", "true"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("/no/such/profile.json"));
+}
+
 TEST_F(CliRunTest, RootfsStillWorks) {
   fs::path root = tmp_->path() / "plain";
   ASSERT_OK(cairn::testing::makeBusyboxRootfs(root));
