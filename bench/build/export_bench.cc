@@ -1,7 +1,8 @@
-// What a build pays to turn a new layer into a blob: the one pass a build does when a step that
-// the image contains is committed (tar → sha256 = diff id → zstd → sha256 = digest → a blob
-// written and fsynced into a LocalBlobStore), for several zstd levels and worker-thread counts,
-// against the hash-only tar pass the layer store's adoptDir makes for the diff id alone.
+// What a build pays to turn a new layer into a blob. A commit now makes only the hash-only tar
+// pass (BM_HashOnlyPass: diff id and size; the image's blob is a note on the layer dir, made into
+// a tar when read). BM_CommitExport is what writing the blob would cost: the plain tar
+// (level -99) or tar → sha256 = diff id → zstd → sha256 = digest (what commits did before), into
+// a fsynced LocalBlobStore, for several zstd levels and worker-thread counts.
 //
 // The tree is $CAIRN_BENCH_TREE (e.g. the apt layer of the build_vs_peers Dockerfile, an
 // unpacked layer dir under <data>/layers/<chain-id>/fs); the store goes to a temp dir. Wall and
