@@ -13,12 +13,17 @@
 //
 // Registry settings: --registry-config FILE (env CAIRN_REGISTRY_CONFIG), else
 // <data>/registries.json, plus ~/.docker/config.json credentials.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <optional>
 
+#include "cairn/api/object_store.h"
+#include "cairn/build/builder.h"
 #include "cairn/build/cache_index.h"
 #include "cairn/cli/command.h"
 #include "cairn/cli/gc_guard.h"
@@ -30,6 +35,7 @@
 #include "cairn/registry/client.h"
 #include "cairn/registry/config.h"
 #include "cairn/registry/transfer.h"
+#include "cairn/service/store_gc.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
 
@@ -48,6 +54,7 @@ struct ImageFlags {
   bool no_unpack = false;
   std::string compression = "gzip";
   std::uint64_t chunk_size = 0;
+  double keep_cache_gb = 20;
 };
 
 int fail(const Status& s) {
@@ -315,6 +322,72 @@ Status doRemove(const cairn::cli::GlobalOptions& options, const ImageFlags& flag
   return cairn::okStatus();
 }
 
+// True when a `cairn serve` runs on `data_dir`: each running server holds an flock on its
+// <data>/work/workers/<id>.lock (service/snapshot_service.cc).
+bool serverRunsOn(const fs::path& data_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data_dir / "work" / "workers", ec)) {
+    if (e.path().extension() != ".lock") continue;
+    cairn::UniqueFd fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid() && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// `cairn image prune`: what `cairn serve` does after deletes, for a data dir used from the CLI
+// alone — the build cache evicted down to --keep-cache, layers no image or cached step uses, and
+// blobs no image, cached step or S3 object reaches.
+Status doPrune(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
+  if (flags.keep_cache_gb < 0) return cairn::invalidArgument("--keep-cache-gb must be >= 0");
+  CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
+  if (serverRunsOn(local.data_dir)) {
+    return cairn::failedPrecondition("cairn serve is running on " + local.data_dir.string() +
+                                     ": it collects garbage itself after deletes");
+  }
+  auto lock = cairn::service::StoreGcLock::tryExclusive(local.data_dir);
+  if (!lock.ok() && lock.status().code() == cairn::StatusCode::kUnavailable) {
+    return cairn::unavailable("a build, pull or push is running on " + local.data_dir.string() +
+                              "; prune again when it has finished");
+  }
+  CAIRN_RETURN_IF_ERROR(lock.status());
+  CAIRN_ASSIGN_OR_RETURN(auto layers, cairn::store::LayerStore::open(local.data_dir));
+  cairn::build::BuilderOptions bo;
+  bo.data_dir = local.data_dir;
+  bo.blobs = local.blobs.get();
+  bo.layers = layers.get();
+  bo.catalog = local.catalog.get();
+  bo.cache_budget_bytes = static_cast<std::uint64_t>(flags.keep_cache_gb * 1e9);
+  CAIRN_ASSIGN_OR_RETURN(auto builder, cairn::build::Builder::open(bo));
+  auto layer_dirs = [&] {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(local.data_dir / "layers", ec))
+      n += e.path().filename().string().front() != '.' ? 1 : 0;
+    return n;
+  };
+  const std::size_t layers_before = layer_dirs();
+  CAIRN_RETURN_IF_ERROR(builder->collectGarbage());
+  const std::size_t layers_after = layer_dirs();
+  // The S3 endpoint's object bodies are blobs too: they stay.
+  CAIRN_ASSIGN_OR_RETURN(
+      auto objects, cairn::api::BlobObjectStore::open(local.data_dir / "objects", *local.blobs));
+  cairn::service::StoreGcOptions gc;
+  gc.blobs = local.blobs.get();
+  gc.catalog = local.catalog.get();
+  gc.cache = &builder->cache();
+  gc.layers = layers.get();
+  gc.roots = {objects.get()};
+  gc.lock_data_dir = false;  // held above
+  CAIRN_ASSIGN_OR_RETURN(auto report, cairn::service::collectStoreGarbage(gc));
+  std::cout << "Removed " << (layers_before - std::min(layers_before, layers_after))
+            << " layers and " << report.blobs.removed.size() << " blobs ("
+            << humanSize(static_cast<std::int64_t>(report.blobs.removed_bytes)) << "); kept "
+            << layers_after << " layers and " << report.blobs.kept << " blobs\n";
+  return cairn::okStatus();
+}
+
 void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
   auto* image = app.add_subcommand("image", "Pull, push, import, export and list images");
   image->require_subcommand(1);
@@ -372,6 +445,12 @@ void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
   auto* rm = image->add_subcommand("rm", "Remove a local image name");
   rm->add_option("NAME", flags->name, "Local image name")->required();
   rm->callback(run(doRemove));
+
+  auto* prune = image->add_subcommand(
+      "prune", "Remove untagged images' blobs and layers, and evict the build cache to a budget");
+  prune->add_option("--keep-cache-gb", flags->keep_cache_gb,
+                    "Build cache to keep, in GB (least recently used steps go first; 0 = none)");
+  prune->callback(run(doPrune));
 }
 
 CAIRN_REGISTER_COMMAND(300, registerImage);
