@@ -32,7 +32,10 @@ Status resolve(void* handle, const std::string& soname, const char* name, Fn& fn
 
 Result<std::unique_ptr<LoadedCurl>> LoadedCurl::load(const std::string& soname) {
   // RTLD_LOCAL: libcurl's symbols serve only this table, never resolve other libraries' names.
-  void* handle = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: libraries of libcurl's chain (gnutls, krb5, ...) allocate in their
+  // constructors and keep the memory in static data; unmapping them on dlclose would strand it
+  // (LeakSanitizer reports it as leaked). Nothing gains from unloading a library a process used.
+  void* handle = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* why = dlerror();
     return failedPrecondition(soname + " not found: install libcurl4 (" +

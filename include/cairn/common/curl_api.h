@@ -45,8 +45,8 @@ struct CurlApi {
 [[nodiscard]] Result<const CurlApi*> curlApi();
 
 //! A separately loaded copy of a libcurl shared object, for tests and diagnostics. `soname` is
-//! passed to dlopen as is. Does not call global_init. The library stays loaded while the
-//! returned object lives.
+//! passed to dlopen as is. Does not call global_init. The library stays mapped for the rest of
+//! the process (RTLD_NODELETE): its dependencies keep allocations in their static data.
 class LoadedCurl {
  public:
   [[nodiscard]] static Result<std::unique_ptr<LoadedCurl>> load(const std::string& soname);
