@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,9 +22,17 @@ namespace {
 
 // Runs in the forked holder: only async-signal-safe calls. Exit codes tell the parent what
 // failed: 10 unshare, 11 loopback.
-[[noreturn]] void holderMain(int ready_fd, int release_fd, int release_write_fd, pid_t parent) {
-  // Our copy of the write end would keep the release pipe open forever.
-  close(release_write_fd);
+[[noreturn]] void holderMain(int ready_fd, int release_fd, pid_t parent) {
+  // The holder lives as long as the sandbox and never execs, so O_CLOEXEC does not shut
+  // anything: keep only the two pipe ends it uses. Any other descriptor of the parent held here
+  // would keep a pipe from ever reaching EOF — our copy of the release pipe's write end, or the
+  // config.json FIFO an early-started crun reads to the end (Executor::run).
+  const int low = std::min(ready_fd, release_fd);
+  const int high = std::max(ready_fd, release_fd);
+  if (low > 3) close_range(3, static_cast<unsigned>(low - 1), 0);
+  if (high > low + 1)
+    close_range(static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1), 0);
+  close_range(static_cast<unsigned>(high + 1), ~0U, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != parent) _exit(1);
   if (unshare(CLONE_NEWNET) != 0) _exit(10);
@@ -73,7 +82,7 @@ Result<std::unique_ptr<SlirpNetwork>> SlirpNetwork::create(const std::string& sl
     auto lock = reaper.spawnLock();
     pid_t pid = fork();
     if (pid < 0) return errnoStatus(errno, "fork network namespace holder");
-    if (pid == 0) holderMain(ready_w.get(), release_r.get(), release_w.get(), parent);
+    if (pid == 0) holderMain(ready_w.get(), release_r.get(), parent);
     reaper.watch(pid);
     net->holder_pid_ = pid;
   }

@@ -110,6 +110,23 @@ TEST_F(ExecutorTest, AttachedRunsPropagateExitCodes) {
   EXPECT_EQ(timed_out.status.shellCode(), 137);
 }
 
+// `cairn run`'s default: attached, with slirp4netns. The network's namespace holder is forked
+// while an early-started crun waits on the config.json FIFO; a holder that kept its inherited
+// copy of the FIFO open left crun reading forever (the README's main job hung on it).
+TEST_F(ExecutorTest, AnAttachedRunWithTheDefaultNetworkEnds) {
+  RunIo io;
+  io.attach = true;
+  // The first run compiles the seccomp filter through `crun create`; the early start (and so
+  // the hang) needs the filter cached.
+  ASSERT_OK_AND_ASSIGN(RunResult warm, executor_->run(spec({"/bin/true"}), io));
+  ASSERT_EQ(warm.status.exit_code, 0);
+  ContainerSpec s = spec({"/bin/sh", "-c", "exit 4"}, NetworkMode::kDefault);
+  s.timeout = std::chrono::seconds(30);  // a hang fails the test instead of blocking it
+  ASSERT_OK_AND_ASSIGN(RunResult r, executor_->run(s, io));
+  EXPECT_FALSE(r.timed_out) << "the sandbox never started";
+  EXPECT_EQ(r.status.exit_code, 4);
+}
+
 TEST_F(ExecutorTest, StdoutAndStderrLinesArriveInOrder) {
   Output output;
   ASSERT_OK_AND_ASSIGN(
