@@ -678,6 +678,9 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       killed = true;
       (void)runCommand(runtimeArgs({"kill", "--all", ctx.id, "KILL"}), std::chrono::seconds(10));
       if (init_pid > 0) ::kill(init_pid, SIGKILL);
+      // `run` may not have created the container yet (still reading its config): then there was
+      // nothing to kill above, and only the runtime process itself ends the run.
+      if (use_run && run_process) run_process->kill(SIGKILL);
     };
     for (;;) {
       bool out_open = out_r.valid(), err_open = err_r.valid();
