@@ -179,6 +179,21 @@ struct SpawnAttrs {
 
 }  // namespace
 
+Result<Subprocess> Subprocess::adopt(pid_t pid, std::unique_lock<std::mutex> spawn_lock) {
+  ChildReaper& reaper = ChildReaper::instance();
+  reaper.watch(pid);
+  // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
+  UniqueFd pidfd(openPidFd(pid));
+  int pidfd_errno = errno;
+  spawn_lock.unlock();
+  if (!pidfd.valid()) {
+    ::kill(pid, SIGKILL);
+    reaper.wait(pid, std::nullopt);
+    return errnoStatus(pidfd_errno, "pidfd_open");
+  }
+  return Subprocess(pid, std::move(pidfd));
+}
+
 Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   if (options.args.empty()) return invalidArgument("spawn: no program given");
   // posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK)) does not copy this process's page
@@ -203,8 +218,7 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
   std::vector<int> keep = options.keep_fds;
   pid_t parent = getpid();
 
-  ChildReaper& reaper = ChildReaper::instance();
-  auto lock = reaper.spawnLock();
+  auto lock = ChildReaper::instance().spawnLock();
   pid_t pid = fork();
   if (pid < 0) return errnoStatus(errno, "fork for " + program_str);
   if (pid == 0) {
@@ -248,17 +262,7 @@ Result<Subprocess> Subprocess::spawn(const SpawnOptions& options) {
     execve(program_str.c_str(), argv.data(), environ);
     _exit(127);
   }
-  reaper.watch(pid);
-  // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
-  UniqueFd pidfd(openPidFd(pid));
-  int pidfd_errno = errno;
-  lock.unlock();
-  if (!pidfd.valid()) {
-    ::kill(pid, SIGKILL);
-    reaper.wait(pid, std::nullopt);
-    return errnoStatus(pidfd_errno, "pidfd_open");
-  }
-  return Subprocess(pid, std::move(pidfd));
+  return adopt(pid, std::move(lock));
 }
 
 Result<Subprocess> Subprocess::spawnLight(const SpawnOptions& options) {
@@ -304,22 +308,11 @@ Result<Subprocess> Subprocess::spawnLight(const SpawnOptions& options) {
   if (err == 0) err = posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
   if (err != 0) return errnoStatus(err, "posix_spawn attributes for " + program_str);
 
-  ChildReaper& reaper = ChildReaper::instance();
-  auto lock = reaper.spawnLock();
+  auto lock = ChildReaper::instance().spawnLock();
   pid_t pid = -1;
   err = posix_spawn(&pid, program_str.c_str(), &spawn.actions, &spawn.attr, argv.data(), environ);
   if (err != 0) return errnoStatus(err, "spawn " + program_str);
-  reaper.watch(pid);
-  // Still under the lock: the reaper cannot have reaped the child yet, so the pid is valid.
-  UniqueFd pidfd(openPidFd(pid));
-  int pidfd_errno = errno;
-  lock.unlock();
-  if (!pidfd.valid()) {
-    ::kill(pid, SIGKILL);
-    reaper.wait(pid, std::nullopt);
-    return errnoStatus(pidfd_errno, "pidfd_open");
-  }
-  return Subprocess(pid, std::move(pidfd));
+  return adopt(pid, std::move(lock));
 }
 
 Subprocess::Subprocess(Subprocess&& o) noexcept

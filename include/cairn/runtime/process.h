@@ -104,6 +104,9 @@ class Subprocess {
  private:
   Subprocess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
   static Result<Subprocess> spawnLight(const SpawnOptions& options);
+  //! A child just started (fork or posix_spawn) while `spawn_lock` (ChildReaper::spawnLock)
+  //! is held: watched and given its pidfd before the lock is released.
+  static Result<Subprocess> adopt(pid_t pid, std::unique_lock<std::mutex> spawn_lock);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   std::optional<ExitStatus> status_;
