@@ -13,8 +13,8 @@
 #include "cairn/common/json.h"
 #include "cairn/runtime/executor.h"
 #include "cairn/runtime/seccomp_profile.h"
-#include "cairn/testing/busybox_rootfs.h"
 #include "cairn/testing/status_matchers.h"
+#include "probe_rootfs.h"
 
 namespace cairn::runtime {
 namespace {
@@ -28,10 +28,7 @@ class SeccompCacheTest : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount overlays and create containers";
     ASSERT_OK_AND_ASSIGN(dir_, TempDir::create("cairn-seccomp-cache"));
     rootfs_ = dir_->path() / "rootfs";
-    ASSERT_OK(::cairn::testing::makeBusyboxRootfs(rootfs_));
-    std::error_code ec;
-    fs::copy_file(CAIRN_SECCOMP_PROBE, rootfs_ / "bin/probe", ec);
-    ASSERT_FALSE(ec) << "copy " << CAIRN_SECCOMP_PROBE << ": " << ec.message();
+    ASSERT_OK(makeProbeRootfs(rootfs_));
     ExecutorOptions options;
     options.work_root = dir_->path() / "work";
     options.state_root = dir_->path() / "state";

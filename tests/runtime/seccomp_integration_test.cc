@@ -9,8 +9,8 @@
 #include "cairn/common/strings.h"
 #include "cairn/runtime/executor.h"
 #include "cairn/runtime/seccomp_profile.h"
-#include "cairn/testing/busybox_rootfs.h"
 #include "cairn/testing/status_matchers.h"
+#include "probe_rootfs.h"
 
 namespace cairn::runtime {
 namespace {
@@ -27,10 +27,7 @@ class SeccompIntegrationTest : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "needs root to mount overlays and create containers";
     ASSERT_OK_AND_ASSIGN(dir_, TempDir::create("cairn-seccomp"));
     rootfs_ = dir_->path() / "rootfs";
-    ASSERT_OK(::cairn::testing::makeBusyboxRootfs(rootfs_, {"unshare"}));
-    std::error_code ec;
-    fs::copy_file(CAIRN_SECCOMP_PROBE, rootfs_ / "bin/probe", ec);
-    ASSERT_FALSE(ec) << "copy " << CAIRN_SECCOMP_PROBE << ": " << ec.message();
+    ASSERT_OK(makeProbeRootfs(rootfs_, {"unshare"}));
     ExecutorOptions options;
     options.work_root = dir_->path() / "work";
     options.state_root = dir_->path() / "state";
