@@ -13,8 +13,6 @@
 //
 // Registry settings: --registry-config FILE (env CAIRN_REGISTRY_CONFIG), else
 // <data>/registries.json, plus ~/.docker/config.json credentials.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +33,7 @@
 #include "cairn/registry/client.h"
 #include "cairn/registry/config.h"
 #include "cairn/registry/transfer.h"
+#include "cairn/service/snapshot_service.h"
 #include "cairn/service/store_gc.h"
 #include "cairn/store/layer_store.h"
 #include "cairn/store/local_blob_store.h"
@@ -322,27 +321,13 @@ Status doRemove(const cairn::cli::GlobalOptions& options, const ImageFlags& flag
   return cairn::okStatus();
 }
 
-// True when a `cairn serve` runs on `data_dir`: each running server holds an flock on its
-// <data>/work/workers/<id>.lock (service/snapshot_service.cc).
-bool serverRunsOn(const fs::path& data_dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(data_dir / "work" / "workers", ec)) {
-    if (e.path().extension() != ".lock") continue;
-    cairn::UniqueFd fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.valid() && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // `cairn image prune`: what `cairn serve` does after deletes, for a data dir used from the CLI
 // alone — the build cache evicted down to --keep-cache, layers no image or cached step uses, and
 // blobs no image, cached step or S3 object reaches.
 Status doPrune(const cairn::cli::GlobalOptions& options, const ImageFlags& flags) {
   if (flags.keep_cache_gb < 0) return cairn::invalidArgument("--keep-cache-gb must be >= 0");
   CAIRN_ASSIGN_OR_RETURN(Local local, openLocal(options));
-  if (serverRunsOn(local.data_dir)) {
+  if (cairn::service::serviceRunsOn(local.data_dir)) {
     return cairn::failedPrecondition("cairn serve is running on " + local.data_dir.string() +
                                      ": it collects garbage itself after deletes");
   }

@@ -88,6 +88,11 @@ Json jobPayload(const Snapshot& s) {
   return Json{{"snapshotId", s.id}};
 }
 
+// Each started service holds an flock on <data>/work/workers/<worker_id>.lock (see lockWorker).
+std::filesystem::path workersDirIn(const std::filesystem::path& data_dir) {
+  return data_dir / "work" / "workers";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -767,7 +772,7 @@ struct SnapshotService::Impl {
   UniqueFd worker_lock;  // held while started: <data>/work/workers/<worker_id>.lock
   std::filesystem::path worker_lock_path;
 
-  std::filesystem::path workersDir() const { return options.data_dir / "work" / "workers"; }
+  std::filesystem::path workersDir() const { return workersDirIn(options.data_dir); }
 
   static bool lockableId(std::string_view id) {
     if (id.empty() || id.front() == '.' || id.size() > 200) return false;
@@ -969,6 +974,17 @@ Result<bool> SnapshotService::runOneJob(const std::vector<std::string>& kinds) {
 
 Status SnapshotService::runMaintenance() {
   return impl_->maintenance();
+}
+
+bool serviceRunsOn(const std::filesystem::path& data_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(workersDirIn(data_dir), ec)) {
+    UniqueFd fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.valid() && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Caller callerFor(const meta::ApiKey& key) {

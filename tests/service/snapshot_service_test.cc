@@ -848,7 +848,9 @@ TEST_F(SnapshotServiceTest, RestartGivesBackJobsOfTheSameWorkerAndRecoversTheBui
   ASSERT_TRUE(claimed.has_value());
   options_.tick_interval = std::chrono::milliseconds(5);
   makeService();
+  EXPECT_FALSE(serviceRunsOn(options_.data_dir));
   ASSERT_OK(service_->start());
+  EXPECT_TRUE(serviceRunsOn(options_.data_dir)) << "its worker lock is held";
   EXPECT_EQ(builder_.recovers, 1);
   // The workers run it at once, without waiting 10 minutes for the lease.
   for (int i = 0; i < 2000 && stateOf(s.id) != SnapshotState::kActive; ++i) {
@@ -856,6 +858,7 @@ TEST_F(SnapshotServiceTest, RestartGivesBackJobsOfTheSameWorkerAndRecoversTheBui
   }
   service_->stop();
   EXPECT_EQ(stateOf(s.id), SnapshotState::kActive);
+  EXPECT_FALSE(serviceRunsOn(options_.data_dir));
 }
 
 TEST_F(SnapshotServiceTest, StopHandsARunningBuildBackForTheNextStart) {

@@ -56,6 +56,10 @@ struct Caller {
 //! The Caller an authenticated API key stands for.
 Caller callerFor(const meta::ApiKey& key);
 
+//! True while a started SnapshotService (a `cairn serve`) holds its worker lock under
+//! `data_dir` (<data>/work/workers/, including the temporary lock of one that is starting).
+bool serviceRunsOn(const std::filesystem::path& data_dir);
+
 // ---------------------------------------------------------------------------------------------
 // Seams: the engine, the object store. Real adapters in snapshot_builder.h; fakes in tests.
 
