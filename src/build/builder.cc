@@ -1949,7 +1949,7 @@ Status Builder::recover() {
   return okStatus();
 }
 
-Status Builder::collectGarbage() {
+Result<store::LayerGcReport> Builder::collectGarbage() {
   CAIRN_RETURN_IF_ERROR(cache_->evict(options_.cache_budget_bytes).status());
   CAIRN_ASSIGN_OR_RETURN(std::vector<Digest> live, cache_->liveChainIds());
   CAIRN_ASSIGN_OR_RETURN(auto roots, options_.catalog->roots());
@@ -1962,7 +1962,7 @@ Status Builder::collectGarbage() {
     }
     if (!parent.empty()) live.push_back(parent);
   }
-  return options_.layers->collectGarbage(live).status();
+  return options_.layers->collectGarbage(live);
 }
 
 }  // namespace cairn::build

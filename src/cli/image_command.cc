@@ -15,7 +15,6 @@
 // <data>/registries.json, plus ~/.docker/config.json credentials.
 #include <unistd.h>
 
-#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -345,16 +344,7 @@ Status doPrune(const cairn::cli::GlobalOptions& options, const ImageFlags& flags
   bo.catalog = local.catalog.get();
   bo.cache_budget_bytes = static_cast<std::uint64_t>(flags.keep_cache_gb * 1e9);
   CAIRN_ASSIGN_OR_RETURN(auto builder, cairn::build::Builder::open(bo));
-  auto layer_dirs = [&] {
-    std::size_t n = 0;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(local.data_dir / "layers", ec))
-      n += e.path().filename().string().front() != '.' ? 1 : 0;
-    return n;
-  };
-  const std::size_t layers_before = layer_dirs();
-  CAIRN_RETURN_IF_ERROR(builder->collectGarbage());
-  const std::size_t layers_after = layer_dirs();
+  CAIRN_ASSIGN_OR_RETURN(cairn::store::LayerGcReport layer_report, builder->collectGarbage());
   // The S3 endpoint's object bodies are blobs too: they stay.
   CAIRN_ASSIGN_OR_RETURN(
       auto objects, cairn::api::BlobObjectStore::open(local.data_dir / "objects", *local.blobs));
@@ -366,10 +356,10 @@ Status doPrune(const cairn::cli::GlobalOptions& options, const ImageFlags& flags
   gc.roots = {objects.get()};
   gc.lock_data_dir = false;  // held above
   CAIRN_ASSIGN_OR_RETURN(auto report, cairn::service::collectStoreGarbage(gc));
-  std::cout << "Removed " << (layers_before - std::min(layers_before, layers_after))
-            << " layers and " << report.blobs.removed.size() << " blobs ("
+  std::cout << "Removed " << layer_report.removed.size() << " layers and "
+            << report.blobs.removed.size() << " blobs ("
             << humanSize(static_cast<std::int64_t>(report.blobs.removed_bytes)) << "); kept "
-            << layers_after << " layers and " << report.blobs.kept << " blobs\n";
+            << layer_report.kept << " layers and " << report.blobs.kept << " blobs\n";
   return cairn::okStatus();
 }
 

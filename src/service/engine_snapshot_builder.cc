@@ -121,7 +121,7 @@ Status EngineSnapshotBuilder::collectGarbage() {
   if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs)) {
     CAIRN_ASSIGN_OR_RETURN(data_dir_lock, StoreGcLock::tryExclusive(local->root()));
   }
-  CAIRN_RETURN_IF_ERROR(options_.builder->collectGarbage());
+  CAIRN_RETURN_IF_ERROR(options_.builder->collectGarbage().status());
   if (!options_.collect_blobs) return okStatus();
   StoreGcOptions gc;
   gc.blobs = options_.blobs;

@@ -123,8 +123,8 @@ class Builder {
   Status recover();
 
   //! Evicts cache entries over the budget and collects layers nothing references any more
-  //! (neither the cache nor a catalog image).
-  Status collectGarbage();
+  //! (neither the cache nor a catalog image). Returns the layer store's report.
+  Result<store::LayerGcReport> collectGarbage();
 
   CacheIndex& cache() { return *cache_; }
 
