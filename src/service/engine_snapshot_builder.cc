@@ -111,16 +111,20 @@ Status EngineSnapshotBuilder::removeImage(const std::string& tag) {
   return options_.catalog->remove(name);
 }
 
+Result<std::optional<StoreGcLock>> EngineSnapshotBuilder::lockDataDir() const {
+  const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs);
+  if (local == nullptr) return std::optional<StoreGcLock>();
+  CAIRN_ASSIGN_OR_RETURN(StoreGcLock lock, StoreGcLock::tryExclusive(local->root()));
+  return std::optional<StoreGcLock>(std::move(lock));
+}
+
 Status EngineSnapshotBuilder::collectGarbage() {
   std::unique_lock lock(gc_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return unavailable("garbage collection deferred: builds are running");
   // A `cairn build` in another process on this data dir holds the data-dir lock shared for its
   // whole run; its leased layers and fresh blobs are invisible to this process, so neither the
   // layer GC nor the blob GC may run until it ends.
-  std::optional<StoreGcLock> data_dir_lock;
-  if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs)) {
-    CAIRN_ASSIGN_OR_RETURN(data_dir_lock, StoreGcLock::tryExclusive(local->root()));
-  }
+  CAIRN_ASSIGN_OR_RETURN(std::optional<StoreGcLock> data_dir_lock, lockDataDir());
   CAIRN_RETURN_IF_ERROR(options_.builder->collectGarbage().status());
   if (!options_.collect_blobs) return okStatus();
   StoreGcOptions gc;
@@ -134,24 +138,20 @@ Status EngineSnapshotBuilder::collectGarbage() {
 }
 
 Status EngineSnapshotBuilder::recover() {
-  // Containers of the dead process may still run (a RUN step's processes survive a kill -9 of
-  // the server): delete them before the builder removes the directories they use.
-  Status first = okStatus();
   // A `cairn build` in another process on this data dir (it holds <data>/gc.lock shared) has
   // its live containers, work dirs and partial blobs in the same places: sweeping them would
   // break it. What a crashed server left is then swept on a later start.
-  std::optional<StoreGcLock> data_dir_lock;
-  if (const auto* local = dynamic_cast<const store::LocalBlobStore*>(options_.blobs)) {
-    auto lock = StoreGcLock::tryExclusive(local->root());
-    if (!lock.ok()) {
-      if (lock.status().code() != StatusCode::kUnavailable) return lock.status();
-      spdlog::warn(
-          "recovery: another process is building on this data directory; leaving "
-          "work/builds, stale containers and partial blobs for a later start");
-      return okStatus();
-    }
-    data_dir_lock = std::move(*lock);
+  auto data_dir_lock = lockDataDir();
+  if (!data_dir_lock.ok()) {
+    if (data_dir_lock.status().code() != StatusCode::kUnavailable) return data_dir_lock.status();
+    spdlog::warn(
+        "recovery: another process is building on this data directory; leaving "
+        "work/builds, stale containers and partial blobs for a later start");
+    return okStatus();
   }
+  // Containers of the dead process may still run (a RUN step's processes survive a kill -9 of
+  // the server): delete them before the builder removes the directories they use.
+  Status first = okStatus();
   if (options_.executor != nullptr) first = options_.executor->cleanupStale();
   Status built = options_.builder->recover();
   if (first.ok()) first = built;

@@ -68,6 +68,9 @@ class EngineSnapshotBuilder final : public SnapshotBuilder {
 
  private:
   Result<BuiltImage> describe(const oci::Descriptor& manifest);
+  //! <data>/gc.lock, exclusively, for a LocalBlobStore (nullopt for a store with no data dir to
+  //! share); Unavailable while a build in another process holds it.
+  Result<std::optional<StoreGcLock>> lockDataDir() const;
   EngineSnapshotBuilderOptions options_;
   std::shared_mutex gc_mu_;  // builds share it; a GC (which may drop layers) excludes them
 };
