@@ -128,6 +128,9 @@ TEST(GcGuardTest, ImagePruneFreesUntaggedImagesAndRefusesWhileTheDataDirIsInUse)
       ::utimensat(AT_FDCWD, e.path().c_str(), old, AT_SYMLINK_NOFOLLOW);
     }
   }
+  auto negative = cairn({"image", "prune", "--keep-cache-gb", "-1"});
+  EXPECT_NE(negative.exit_code, 0);
+  EXPECT_THAT(negative.err, HasSubstr("--keep-cache-gb must be >= 0"));
   auto pruned = cairn({"image", "prune", "--keep-cache-gb", "0"});
   ASSERT_EQ(pruned.exit_code, 0) << pruned.err;
   EXPECT_THAT(pruned.out, HasSubstr("Removed "));
