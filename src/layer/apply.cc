@@ -19,6 +19,7 @@
 
 #include "cairn/common/fs.h"
 #include "cairn/common/rooted_fs.h"
+#include "cairn/layer/archive_api.h"
 
 namespace cairn::layer {
 namespace fs = std::filesystem;
@@ -114,14 +115,15 @@ class Applier {
     root_.reset(::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) return errnoStatus(errno, "open target directory " + target.string());
     is_root_ = ::geteuid() == 0;
+    // libarchive is loaded here, on the first tar, not at program start (archive_api.h).
+    CAIRN_ASSIGN_OR_RETURN(ar_, archiveApi());
 
-    std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(),
-                                                                archive_read_free);
+    std::unique_ptr<struct archive, int (*)(struct archive*)> a(ar_->read_new(), ar_->read_free);
     if (!a) return internalError("libarchive: cannot allocate a reader");
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_empty(a.get());
+    ar_->read_support_format_tar(a.get());
+    ar_->read_support_format_empty(a.get());
     ReadContext ctx{&tar, std::vector<char>(256 * 1024), okStatus()};
-    if (archive_read_open(a.get(), &ctx, nullptr, readCallback, nullptr) != ARCHIVE_OK) {
+    if (ar_->read_open(a.get(), &ctx, nullptr, readCallback, nullptr) != ARCHIVE_OK) {
       if (!ctx.status.ok()) return ctx.status;
       return invalidArgument(std::string("not a tar archive: ") + archiveMessage(a.get()));
     }
@@ -131,7 +133,7 @@ class Applier {
     };
     for (;;) {
       struct archive_entry* e = nullptr;
-      int rc = archive_read_next_header(a.get(), &e);
+      int rc = ar_->read_next_header(a.get(), &e);
       if (rc == ARCHIVE_EOF) break;
       if (rc < ARCHIVE_WARN) {
         return tarError("corrupt tar after entry " + std::to_string(report_.entries));
@@ -141,7 +143,7 @@ class Applier {
         return resourceExhausted("layer has more than " + std::to_string(options_.max_entries) +
                                  " entries");
       }
-      const char* raw = archive_entry_pathname(e);
+      const char* raw = ar_->entry_pathname(e);
       std::string name = raw ? raw : "";
       Status s = applyEntry(a.get(), e, name);
       if (!s.ok()) {
@@ -155,8 +157,8 @@ class Applier {
   }
 
  private:
-  static std::string archiveMessage(struct archive* a) {
-    const char* m = archive_error_string(a);
+  std::string archiveMessage(struct archive* a) const {
+    const char* m = ar_->error_string(a);
     return m ? m : "unknown libarchive error";
   }
 
@@ -270,11 +272,11 @@ class Applier {
 
   Status setXattrs(struct archive_entry* e, int fd, const std::string& name) {
     if (!options_.preserve_xattrs) return okStatus();
-    archive_entry_xattr_reset(e);
+    ar_->entry_xattr_reset(e);
     const char* key = nullptr;
     const void* value = nullptr;
     size_t size = 0;
-    while (archive_entry_xattr_next(e, &key, &value, &size) == ARCHIVE_OK) {
+    while (ar_->entry_xattr_next(e, &key, &value, &size) == ARCHIVE_OK) {
       std::string_view k = key ? key : "";
       if (k.empty()) continue;
       // Overlay's own markers come only from whiteout entries, never from a tar's xattrs.
@@ -311,8 +313,8 @@ class Applier {
     CAIRN_ASSIGN_OR_RETURN(CleanPath p, clean(name, /*allow_root=*/true));
     if (p.parts.empty()) return okStatus();  // "./": the target itself
     const std::string& base = p.parts.back();
-    mode_t type = archive_entry_filetype(e);
-    const char* hardlink = archive_entry_hardlink(e);
+    mode_t type = ar_->entry_filetype(e);
+    const char* hardlink = ar_->entry_hardlink(e);
 
     if (base.rfind(kWhiteoutPrefix, 0) == 0) return applyWhiteout(name, p);
 
@@ -353,12 +355,12 @@ class Applier {
       return okStatus();
     }
 
-    uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
-    gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
-    mode_t perm = archive_entry_perm(e) & 07777;
+    uid_t uid = static_cast<uid_t>(ar_->entry_uid(e));
+    gid_t gid = static_cast<gid_t>(ar_->entry_gid(e));
+    mode_t perm = ar_->entry_perm(e) & 07777;
     struct timespec times[2];
-    times[1].tv_sec = archive_entry_mtime(e);
-    times[1].tv_nsec = archive_entry_mtime_nsec(e);
+    times[1].tv_sec = ar_->entry_mtime(e);
+    times[1].tv_nsec = ar_->entry_mtime_nsec(e);
     if (times[1].tv_nsec < 0 || times[1].tv_nsec >= 1000000000) times[1].tv_nsec = 0;
     times[0] = times[1];
 
@@ -388,7 +390,7 @@ class Applier {
       case AE_IFREG:
         return writeFile(a, e, name, dir_fd, base, uid, gid, perm, times);
       case AE_IFLNK: {
-        const char* target = archive_entry_symlink(e);
+        const char* target = ar_->entry_symlink(e);
         if (target == nullptr || *target == '\0') {
           return entryError(name, StatusCode::kInvalidArgument, "symlink without a target");
         }
@@ -420,8 +422,8 @@ class Applier {
                             "device nodes are not allowed in this layer");
         }
         return makeNode(name, dir_fd, base, type | perm,
-                        makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e)), uid, gid,
-                        perm, times);
+                        makedev(ar_->entry_rdevmajor(e), ar_->entry_rdevminor(e)), uid, gid, perm,
+                        times);
       case AE_IFIFO:
         return makeNode(name, dir_fd, base, S_IFIFO | perm, 0, uid, gid, perm, times);
       default:
@@ -452,7 +454,7 @@ class Applier {
   Status writeFile(struct archive* a, struct archive_entry* e, const std::string& name, int dir_fd,
                    const std::string& base, uid_t uid, gid_t gid, mode_t perm,
                    const struct timespec* times) {
-    la_int64_t size = archive_entry_size(e);
+    la_int64_t size = ar_->entry_size(e);
     if (size < 0) size = 0;
     if (report_.bytes + static_cast<std::uint64_t>(size) > options_.max_total_bytes) {
       return entryError(name, StatusCode::kResourceExhausted,
@@ -472,7 +474,7 @@ class Applier {
     la_int64_t offset = 0;
     std::uint64_t written = 0;
     for (;;) {
-      int rc = archive_read_data_block(a, &block, &len, &offset);
+      int rc = ar_->read_data_block(a, &block, &len, &offset);
       if (rc == ARCHIVE_EOF) break;
       if (rc < ARCHIVE_WARN) {
         return entryError(name, StatusCode::kInvalidArgument,
@@ -599,6 +601,7 @@ class Applier {
   }
 
   ApplyOptions options_;
+  const ArchiveApi* ar_ = nullptr;
   ApplyReport report_;
   UniqueFd root_;
   bool is_root_ = false;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cairn/common/fs.h"
+#include "cairn/layer/archive_api.h"
 
 namespace cairn::layer {
 namespace fs = std::filesystem;
@@ -93,18 +94,19 @@ bool isOpaqueDir(const fs::path& p) {
 
 class TarWriter {
  public:
-  TarWriter(ByteSink* sink, const DiffOptions& options)
-      : ctx_{sink, okStatus()},
-        archive_(archive_write_new(), archive_write_free),
+  TarWriter(const ArchiveApi* ar, ByteSink* sink, const DiffOptions& options)
+      : ar_(ar),
+        ctx_{sink, okStatus()},
+        archive_(ar->write_new(), ar->write_free),
         options_(options) {}
 
   Status open() {
     if (!archive_) return internalError("libarchive: cannot allocate a writer");
-    if (archive_write_set_format_pax_restricted(archive_.get()) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(archive_.get(), 1) != ARCHIVE_OK) {
+    if (ar_->write_set_format_pax_restricted(archive_.get()) != ARCHIVE_OK ||
+        ar_->write_set_bytes_in_last_block(archive_.get(), 1) != ARCHIVE_OK) {
       return archiveError("set up tar writer");
     }
-    if (archive_write_open2(archive_.get(), &ctx_, nullptr, writeCallback, nullptr, nullptr) !=
+    if (ar_->write_open2(archive_.get(), &ctx_, nullptr, writeCallback, nullptr, nullptr) !=
         ARCHIVE_OK) {
       return archiveError("open tar writer");
     }
@@ -112,7 +114,7 @@ class TarWriter {
   }
 
   Status close() {
-    if (archive_write_close(archive_.get()) != ARCHIVE_OK) return archiveError("finish tar");
+    if (ar_->write_close(archive_.get()) != ARCHIVE_OK) return archiveError("finish tar");
     return okStatus();
   }
 
@@ -151,7 +153,7 @@ class TarWriter {
  private:
   Status archiveError(std::string_view what) {
     if (!ctx_.status.ok()) return ctx_.status;
-    const char* msg = archive_error_string(archive_.get());
+    const char* msg = ar_->error_string(archive_.get());
     return internalError(std::string(what) + ": " + (msg ? msg : "libarchive error"));
   }
 
@@ -164,24 +166,24 @@ class TarWriter {
         nsec = 0;
       }
     }
-    archive_entry_set_mtime(e, static_cast<time_t>(sec), nsec);
+    ar_->entry_set_mtime(e, static_cast<time_t>(sec), nsec);
   }
 
   Status writeHeader(struct archive_entry* e, const std::string& rel) {
-    int rc = archive_write_header(archive_.get(), e);
+    int rc = ar_->write_header(archive_.get(), e);
     if (rc < ARCHIVE_WARN) return archiveError("write tar header for " + rel);
     ++report_.entries;
     return okStatus();
   }
 
   Status addEmptyFile(const std::string& rel, const struct stat& like) {
-    EntryPtr e(archive_entry_new(), archive_entry_free);
-    archive_entry_set_pathname(e.get(), rel.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    archive_entry_set_perm(e.get(), 0);
-    archive_entry_set_size(e.get(), 0);
-    archive_entry_set_uid(e.get(), 0);
-    archive_entry_set_gid(e.get(), 0);
+    EntryPtr e(ar_->entry_new(), ar_->entry_free);
+    ar_->entry_set_pathname(e.get(), rel.c_str());
+    ar_->entry_set_filetype(e.get(), AE_IFREG);
+    ar_->entry_set_perm(e.get(), 0);
+    ar_->entry_set_size(e.get(), 0);
+    ar_->entry_set_uid(e.get(), 0);
+    ar_->entry_set_gid(e.get(), 0);
     setTimes(e.get(), like);
     return writeHeader(e.get(), rel);
   }
@@ -199,39 +201,39 @@ class TarWriter {
       return invalidArgument("file " + abs.string() +
                              " has a name reserved for OCI whiteouts; it cannot go into a layer");
     }
-    EntryPtr e(archive_entry_new(), archive_entry_free);
+    EntryPtr e(ar_->entry_new(), ar_->entry_free);
     std::string name = S_ISDIR(st.st_mode) ? rel + "/" : rel;
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
-    archive_entry_set_mode(e.get(), st.st_mode);
+    ar_->entry_set_pathname(e.get(), name.c_str());
+    ar_->entry_set_uid(e.get(), st.st_uid);
+    ar_->entry_set_gid(e.get(), st.st_gid);
+    ar_->entry_set_mode(e.get(), st.st_mode);
     setTimes(e.get(), st);
     if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
       auto key = std::make_pair(st.st_dev, st.st_ino);
       auto it = links_.find(key);
       if (it != links_.end()) {
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_hardlink(e.get(), it->second.c_str());
-        archive_entry_set_size(e.get(), 0);
+        ar_->entry_set_filetype(e.get(), AE_IFREG);
+        ar_->entry_set_hardlink(e.get(), it->second.c_str());
+        ar_->entry_set_size(e.get(), 0);
         return writeHeader(e.get(), rel);
       }
       links_.emplace(key, rel);
     }
     CAIRN_ASSIGN_OR_RETURN(auto xattrs, readXattrs(abs));
     for (const auto& [k, v] : xattrs) {
-      archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
+      ar_->entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
     }
     if (S_ISLNK(st.st_mode)) {
       std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
       ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
       if (n < 0) return errnoStatus(errno, "readlink " + abs.string());
       target.resize(static_cast<std::size_t>(n));
-      archive_entry_set_symlink(e.get(), target.c_str());
+      ar_->entry_set_symlink(e.get(), target.c_str());
       return writeHeader(e.get(), rel);
     }
     if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
-      archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
+      ar_->entry_set_rdevmajor(e.get(), major(st.st_rdev));
+      ar_->entry_set_rdevminor(e.get(), minor(st.st_rdev));
       return writeHeader(e.get(), rel);
     }
     if (S_ISFIFO(st.st_mode)) return writeHeader(e.get(), rel);
@@ -244,7 +246,7 @@ class TarWriter {
     }
     if (S_ISSOCK(st.st_mode)) return okStatus();  // sockets are not archived (as tar does)
     if (!S_ISREG(st.st_mode)) return invalidArgument("unsupported file type: " + abs.string());
-    archive_entry_set_size(e.get(), st.st_size);
+    ar_->entry_set_size(e.get(), st.st_size);
     UniqueFd fd(::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return errnoStatus(errno, "open " + abs.string());
     CAIRN_RETURN_IF_ERROR(writeHeader(e.get(), rel));
@@ -259,7 +261,7 @@ class TarWriter {
       if (n == 0) {
         return failedPrecondition(abs.string() + " shrank while it was being archived");
       }
-      la_ssize_t w = archive_write_data(archive_.get(), buf_.data(), static_cast<size_t>(n));
+      la_ssize_t w = ar_->write_data(archive_.get(), buf_.data(), static_cast<size_t>(n));
       if (w < 0) return archiveError("write tar data for " + rel);
       left -= static_cast<std::uint64_t>(n);
       report_.bytes += static_cast<std::uint64_t>(n);
@@ -267,6 +269,7 @@ class TarWriter {
     return okStatus();
   }
 
+  const ArchiveApi* ar_;
   WriteContext ctx_;
   ArchivePtr archive_;
   DiffOptions options_;
@@ -281,7 +284,9 @@ Result<DiffReport> createLayerTar(const fs::path& dir, ByteSink& out, const Diff
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return errnoStatus(errno, "stat " + dir.string());
   if (!S_ISDIR(st.st_mode)) return invalidArgument(dir.string() + " is not a directory");
-  TarWriter writer(&out, options);
+  // libarchive is loaded here, on the first tar, not at program start (archive_api.h).
+  CAIRN_ASSIGN_OR_RETURN(const ArchiveApi* ar, archiveApi());
+  TarWriter writer(ar, &out, options);
   CAIRN_RETURN_IF_ERROR(writer.open());
   CAIRN_RETURN_IF_ERROR(writer.walk(dir, ""));
   CAIRN_RETURN_IF_ERROR(writer.close());
