@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +163,29 @@ bool isSha256Hex(std::string_view name) {
   return Digest::fromSha256Hex(name).ok();
 }
 
+// The locks changes of layer-tar notes take (see the header): 16 lock files, chosen by the
+// digest's first hex digit. Not one per note: a lock file cannot be removed safely while others
+// may open it, so per-note lock files would pile up forever. Not one for all notes: a note
+// update holds its lock across two fsyncs (≈ 10 ms here), and publishers of different layers
+// should not queue behind each other.
+std::string notesLockName(const Digest& digest) {
+  return ".lock-" + digest.hex().substr(0, 1);
+}
+
+Result<std::string> readAllFd(int fd, const fs::path& p) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errnoStatus(errno, "read " + p.string());
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 }  // namespace
 
 LocalBlobStore::LocalBlobStore(fs::path root)
@@ -211,8 +235,7 @@ Result<std::unique_ptr<BlobReadStream>> LocalBlobStore::openRead(const Digest& d
   if (!fd.valid()) {
     if (errno != ENOENT) return errnoStatus(errno, "open " + p.string());
     CAIRN_ASSIGN_OR_RETURN(LayerTarNote note, readNote(digest));
-    CAIRN_ASSIGN_OR_RETURN(fs::path dir, noteSource(digest, note));
-    CAIRN_ASSIGN_OR_RETURN(UniqueFd tar, materialize(digest, dir, note.size));
+    CAIRN_ASSIGN_OR_RETURN(UniqueFd tar, materializeAny(digest, note));
     return std::unique_ptr<BlobReadStream>(
         new LocalReadStream(std::move(tar), note.size, digest.str()));
   }
@@ -223,6 +246,18 @@ Result<std::unique_ptr<BlobReadStream>> LocalBlobStore::openRead(const Digest& d
       new LocalReadStream(std::move(fd), static_cast<std::uint64_t>(st.st_size), digest.str()));
 }
 
+Result<UniqueFd> LocalBlobStore::lockNote(const Digest& digest) const {
+  fs::path p = layer_tars_dir_ / notesLockName(digest);
+  // A new open file description each time: flock excludes between descriptions, so this
+  // serializes threads of one process as well as processes.
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid()) return errnoStatus(errno, "open the layer-tar note lock " + p.string());
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return errnoStatus(errno, "lock " + p.string());
+  }
+  return fd;
+}
+
 Result<LocalBlobStore::LayerTarNote> LocalBlobStore::readNote(const Digest& digest) const {
   fs::path p = layer_tars_dir_ / digest.hex();
   UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -230,9 +265,11 @@ Result<LocalBlobStore::LayerTarNote> LocalBlobStore::readNote(const Digest& dige
     if (errno == ENOENT) return notFound("blob " + digest.str() + " not found");
     return errnoStatus(errno, "open " + p.string());
   }
+  // Stat and content from the same open file: a writer may rename a new note over the name
+  // at any time (readers take no lock).
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
-  CAIRN_ASSIGN_OR_RETURN(std::string text, readFile(p));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, readAllFd(fd.get(), p));
   auto bad = [&](std::string_view why) {
     return internalError("layer-tar note " + p.string() + ": " + std::string(why));
   };
@@ -263,6 +300,29 @@ Result<fs::path> LocalBlobStore::noteSource(const Digest& digest, const LayerTar
   }
   return notFound("blob " + digest.str() + " not found: the layer directories it is made from (" +
                   std::to_string(note.dirs.size()) + ") are gone");
+}
+
+Result<UniqueFd> LocalBlobStore::materializeAny(const Digest& digest,
+                                                const LayerTarNote& note) const {
+  // In the note's order; a dir that is gone, was removed while its tar was being made, or
+  // changed is skipped for the next one, since any of them makes the same checked bytes.
+  Status first_error;
+  std::size_t failed = 0;
+  for (const fs::path& dir : note.dirs) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    auto tar = materialize(digest, dir, note.size);
+    if (tar.ok()) return tar;
+    if (first_error.ok()) first_error = tar.status();
+    ++failed;
+  }
+  // Every dir went while we read: absent, as a note whose dirs are all gone is.
+  CAIRN_RETURN_IF_ERROR(noteSource(digest, note).status());
+  if (first_error.ok()) return internalError("blob " + digest.str() + ": no tar was made");
+  if (failed == 1) return first_error;
+  return Status(first_error.code(), first_error.message() + " (and " + std::to_string(failed - 1) +
+                                        " more of its " + std::to_string(note.dirs.size()) +
+                                        " layer directories failed)");
 }
 
 Result<UniqueFd> LocalBlobStore::materialize(const Digest& digest, const fs::path& dir,
@@ -317,7 +377,18 @@ Result<BlobInfo> LocalBlobStore::putLayerTar(const fs::path& dir, const Digest& 
   }
   if (::stat(abs.c_str(), &st) != 0) return errnoStatus(errno, "stat " + abs.string());
   if (!S_ISDIR(st.st_mode)) return invalidArgument(abs.string() + " is not a directory");
+  // A rebuild that hit the cache publishes the same dir again: nothing to change, no lock.
+  if (auto named = readNote(digest);
+      named.ok() && named->size == size &&
+      std::find(named->dirs.begin(), named->dirs.end(), root_ / rel) != named->dirs.end()) {
+    return BlobInfo{digest, size, named->written_at};
+  }
+  // Read → merge → write-temp → rename under the note's lock: two publishers of one digest
+  // from different dirs (a server build and a CLI build, or two builds) would otherwise both
+  // read the old note and the last rename would drop the other's dir.
+  CAIRN_ASSIGN_OR_RETURN(UniqueFd lock, lockNote(digest));
   // Keep the other directories the note names that still exist: any of them makes the blob.
+  // A note that cannot be read is replaced by this one (fsck would only have removed it).
   Json dirs = Json::array();
   dirs.push_back(rel.string());
   if (auto old = readNote(digest); old.ok()) {
@@ -423,11 +494,20 @@ Status LocalBlobStore::walkNotes(const std::function<Status(const Digest&)>& fn)
 Status LocalBlobStore::remove(const Digest& digest) {
   if (digest.empty()) return invalidArgument("empty digest");
   bool removed = false;
-  for (const fs::path& p : {blobPath(digest), layer_tars_dir_ / digest.hex()}) {
-    if (::unlink(p.c_str()) == 0) {
+  fs::path blob = blobPath(digest);
+  if (::unlink(blob.c_str()) == 0) {
+    removed = true;
+  } else if (errno != ENOENT) {
+    return errnoStatus(errno, "remove " + blob.string());
+  }
+  fs::path note = layer_tars_dir_ / digest.hex();
+  // The lock only when there is a note: most blobs the GC removes have none.
+  if (::access(note.c_str(), F_OK) == 0) {
+    CAIRN_ASSIGN_OR_RETURN(UniqueFd lock, lockNote(digest));
+    if (::unlink(note.c_str()) == 0) {
       removed = true;
     } else if (errno != ENOENT) {
-      return errnoStatus(errno, "remove " + p.string());
+      return errnoStatus(errno, "remove " + note.string());
     }
   }
   if (!removed) return notFound("blob " + digest.str() + " not found");
@@ -503,9 +583,7 @@ Result<FsckReport> LocalBlobStore::fsck(FsckMode mode) {
     if (!note.ok()) {
       if (note.status().code() == StatusCode::kNotFound) return okStatus();
       problem = note.status().message();
-    } else if (auto dir = noteSource(digest, *note); !dir.ok()) {
-      problem = dir.status().message();
-    } else if (auto tar = materialize(digest, *dir, note->size); !tar.ok()) {
+    } else if (auto tar = materializeAny(digest, *note); !tar.ok()) {
       problem = tar.status().message();
     } else {
       ++report.checked;
@@ -514,8 +592,15 @@ Result<FsckReport> LocalBlobStore::fsck(FsckMode mode) {
     }
     report.corrupt.push_back({digest.str(), problem});
     if (mode == FsckMode::kQuarantine) {
+      // Under the note's lock, and only if the note is still the one checked: a publisher may
+      // have replaced it meanwhile (a broken one with a good one, or added a dir), and its new
+      // note must not go for the old one's problem.
+      CAIRN_ASSIGN_OR_RETURN(UniqueFd lock, lockNote(digest));
+      auto now = readNote(digest);
+      bool same = note.ok() ? now.ok() && now->size == note->size && now->dirs == note->dirs
+                            : !now.ok() && now.status().code() != StatusCode::kNotFound;
       fs::path p = layer_tars_dir_ / digest.hex();
-      if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+      if (same && ::unlink(p.c_str()) != 0 && errno != ENOENT) {
         return errnoStatus(errno, "remove " + p.string());
       }
     }

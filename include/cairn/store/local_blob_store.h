@@ -14,6 +14,18 @@
 // directory it was published from (the same diff id can sit on several parents) and is
 // readable while one of them exists; walk, remove and the GC treat it like any blob.
 //
+// The note, <root>/blobs/layer-tars/<hex>, mode 0444:
+//   {"size": <tar bytes>, "dirs": ["layers/<chain-id>/fs", …]}   (dirs relative to <root>)
+// Locking rule: every change of a note — putLayerTar's read → merge (set union of the dirs,
+// dropping dirs that no longer exist) → write a temporary file → rename, remove()'s unlink,
+// fsck's removal of a broken note — holds an exclusive flock on
+// <root>/blobs/layer-tars/.lock-<first hex digit of the digest> (16 lock files, created on first
+// use and never removed, since removing a lock file others may have open breaks it). Without it two
+// processes publishing one diff id from different dirs could each read the old note and the last
+// rename would drop the other's dir, leaving the blob to die with the remaining dir. Readers take
+// no lock: a note is replaced by rename, so they see the old or the new one whole, and they make
+// the tar from the first dir that still exists and gives the digest, falling back to the next ones.
+//
 // `root` is Cairn's data directory. Several LocalBlobStore objects (and processes) may share one
 // root: rename() is atomic, so concurrent writers of the same content all succeed and leave
 // one file, and a reader sees a blob whole or not at all.
@@ -74,8 +86,14 @@ class LocalBlobStore final : public BlobStore {
     SystemTime written_at{};
   };
   Result<LayerTarNote> readNote(const Digest& digest) const;
+  //! Takes the exclusive flock every change of `digest`'s note holds (see the file comment);
+  //! released when the returned fd closes.
+  Result<UniqueFd> lockNote(const Digest& digest) const;
   //! The first of the note's dirs that still exists; NotFound when none does.
   Result<std::filesystem::path> noteSource(const Digest& digest, const LayerTarNote& note) const;
+  //! materialize() from the note's dirs in order, falling back to the next one when a dir is
+  //! gone or its tar fails or no longer matches; NotFound when no dir is left.
+  Result<UniqueFd> materializeAny(const Digest& digest, const LayerTarNote& note) const;
   //! Calls `fn` with the digest of every layer-tar note.
   Status walkNotes(const std::function<Status(const Digest&)>& fn) const;
   //! Writes the tar of `dir` into an unlinked file and checks it against `digest` and `size`.
