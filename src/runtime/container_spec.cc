@@ -58,6 +58,10 @@ OrderedJson mountJson(const std::string& destination, const std::string& type,
 
 }  // namespace
 
+const std::vector<std::string>& defaultCapabilities() {
+  return kDefaultCapabilities;
+}
+
 std::string_view networkModeName(NetworkMode mode) {
   switch (mode) {
     case NetworkMode::kNone:
@@ -262,9 +266,11 @@ Result<OrderedJson> makeOciConfig(const ContainerSpec& spec, const OciConfigInpu
   linux_section["maskedPaths"] = kMaskedPaths;
   linux_section["readonlyPaths"] = kReadonlyPaths;
   // Resolved against the bounding set, as Docker does: the caps-gated syscalls follow it.
-  CAIRN_ASSIGN_OR_RETURN(std::optional<OrderedJson> seccomp,
-                         seccompSectionFor(spec.seccomp, kDefaultCapabilities));
-  if (seccomp) linux_section["seccomp"] = std::move(*seccomp);
+  if (inputs.with_seccomp) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<OrderedJson> seccomp,
+                           seccompSectionFor(spec.seccomp, kDefaultCapabilities));
+    if (seccomp) linux_section["seccomp"] = std::move(*seccomp);
+  }
   c["linux"] = linux_section;
   return c;
 }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <set>
 #include <tuple>
 
@@ -646,41 +648,181 @@ const SeccompProfile& defaultSeccompProfile() {
   return profile;
 }
 
-Result<OrderedJson> resolveSeccompProfile(const SeccompProfile& profile,
-                                          const std::vector<std::string>& caps,
-                                          const SeccompTarget& target) {
+namespace {
+
+// What resolution keeps of a profile for one container: the architectures and, per applying
+// rule, the names it still carries. Shared by the JSON and the text form, so they cannot drift.
+struct ResolvedRule {
+  const SeccompRule* rule = nullptr;
+  std::vector<std::string_view> names;
+};
+struct ResolvedSection {
+  std::vector<std::string_view> architectures;
+  std::vector<ResolvedRule> rules;
+};
+
+// The (name, action, errno) triples already given unconditionally. An open-addressing hash
+// table over the profile's own strings: resolving the default profile inserts ~400 names, and a
+// node-based set spent more time in malloc and memcmp than the rest of the resolution.
+class VerdictSet {
+ public:
+  explicit VerdictSet(const SeccompProfile& profile) {
+    std::size_t names = 0;
+    for (const SeccompRule& r : profile.syscalls)
+      names += r.names.size();
+    std::size_t size = 16;
+    while (size < 2 * names)
+      size *= 2;
+    slots_.assign(size, Slot{});
+  }
+
+  //! false when (name, rule's action, rule's errno) was inserted before.
+  bool insert(std::string_view name, const SeccompRule& rule) {
+    std::uint32_t err = rule.errno_ret.value_or(0);
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = std::hash<std::string_view>{}(name)&mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.rule == nullptr) {
+        slot = Slot{name, &rule, err};
+        return true;
+      }
+      if (slot.name == name && slot.err == err &&
+          (slot.rule == &rule || slot.rule->action == rule.action))
+        return false;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::string_view name;
+    const SeccompRule* rule = nullptr;
+    std::uint32_t err = 0;
+  };
+  std::vector<Slot> slots_;  // at most half full, so a probe always ends
+};
+
+Result<ResolvedSection> resolveRules(const SeccompProfile& profile,
+                                     const std::vector<std::string>& caps,
+                                     const SeccompTarget& target) {
   if (profile.default_action.empty()) return invalidArgument("seccomp profile: no default action");
   if (!profile.architectures.empty() && !profile.arch_map.empty())
     return invalidArgument("seccomp profile: 'architectures' and 'archMap' were both given");
+  ResolvedSection out;
+  out.architectures.assign(profile.architectures.begin(), profile.architectures.end());
+  for (const SeccompArchMapEntry& e : profile.arch_map) {
+    if (e.architecture != target.scmp_arch) continue;
+    out.architectures.push_back(e.architecture);
+    out.architectures.insert(out.architectures.end(), e.sub_architectures.begin(),
+                             e.sub_architectures.end());
+  }
+  // A name that an earlier unconditional rule already gives the same action is dropped: the
+  // gated groups overlap (bpf: CAP_SYS_ADMIN or CAP_BPF), and one rule per action is enough.
+  VerdictSet unconditional(profile);
+  out.rules.reserve(profile.syscalls.size());
+  for (const SeccompRule& rule : profile.syscalls) {
+    if (!ruleApplies(rule, caps, target)) continue;
+    ResolvedRule r{&rule, {}};
+    r.names.reserve(rule.names.size());
+    for (const std::string& name : rule.names) {
+      if (rule.args.empty() && !unconditional.insert(name, rule)) continue;
+      r.names.push_back(name);
+    }
+    if (!r.names.empty()) out.rules.push_back(std::move(r));
+  }
+  return out;
+}
+
+// A JSON string as nlohmann's dump() writes it, for ASCII text. A byte >= 0x80 clears
+// `ascii`: dump() validates UTF-8 and escapes nothing else, and this writer leaves that case
+// to it rather than repeat the validation.
+void appendJsonString(std::string& out, std::string_view s, bool& ascii) {
+  out += '"';
+  std::size_t run = 0;  // start of the bytes not yet appended
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) ascii = false;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+        out += buf;
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+void appendJsonNumber(std::string& out, std::uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
+}
+
+template <typename Strings>
+void appendJsonStrings(std::string& out, const Strings& list, bool& ascii) {
+  out += '[';
+  bool first = true;
+  for (const auto& s : list) {
+    if (!first) out += ',';
+    first = false;
+    appendJsonString(out, s, ascii);
+  }
+  out += ']';
+}
+
+bool rulesOnly(const SeccompProfile& p) {
+  return p.flags.empty() && p.listener_path.empty() && p.listener_metadata.empty();
+}
+
+}  // namespace
+
+Result<OrderedJson> resolveSeccompProfile(const SeccompProfile& profile,
+                                          const std::vector<std::string>& caps,
+                                          const SeccompTarget& target) {
+  CAIRN_ASSIGN_OR_RETURN(ResolvedSection resolved, resolveRules(profile, caps, target));
   OrderedJson s;
   s["defaultAction"] = profile.default_action;
   if (profile.default_errno_ret) s["defaultErrnoRet"] = *profile.default_errno_ret;
-  std::vector<std::string> arches = profile.architectures;
-  for (const SeccompArchMapEntry& e : profile.arch_map) {
-    if (e.architecture != target.scmp_arch) continue;
-    arches.push_back(e.architecture);
-    arches.insert(arches.end(), e.sub_architectures.begin(), e.sub_architectures.end());
-  }
-  s["architectures"] = arches;
+  OrderedJson arches = OrderedJson::array();
+  for (std::string_view a : resolved.architectures)
+    arches.push_back(a);
+  s["architectures"] = std::move(arches);
   if (!profile.flags.empty()) s["flags"] = profile.flags;
   if (!profile.listener_path.empty()) s["listenerPath"] = profile.listener_path;
   if (!profile.listener_metadata.empty()) s["listenerMetadata"] = profile.listener_metadata;
-
-  // A name that an earlier unconditional rule already gives the same action is dropped: the
-  // gated groups overlap (bpf: CAP_SYS_ADMIN or CAP_BPF), and one rule per action is enough.
-  std::set<std::pair<std::string, std::string>> unconditional;  // (name, action/errno)
   OrderedJson rules = OrderedJson::array();
-  for (const SeccompRule& rule : profile.syscalls) {
-    if (!ruleApplies(rule, caps, target)) continue;
-    std::string verdict = rule.action + "/" + std::to_string(rule.errno_ret.value_or(0));
-    std::vector<std::string> names;
-    for (const std::string& name : rule.names) {
-      if (rule.args.empty() && !unconditional.insert({name, verdict}).second) continue;
-      names.push_back(name);
-    }
-    if (names.empty()) continue;
+  for (const ResolvedRule& resolved_rule : resolved.rules) {
+    const SeccompRule& rule = *resolved_rule.rule;
     OrderedJson r;
-    r["names"] = names;
+    OrderedJson names = OrderedJson::array();
+    for (std::string_view n : resolved_rule.names)
+      names.push_back(n);
+    r["names"] = std::move(names);
     r["action"] = rule.action;
     if (rule.errno_ret) r["errnoRet"] = *rule.errno_ret;
     if (!rule.args.empty()) {
@@ -688,19 +830,162 @@ Result<OrderedJson> resolveSeccompProfile(const SeccompProfile& profile,
       for (const SeccompArg& a : rule.args)
         args.push_back(
             {{"index", a.index}, {"value", a.value}, {"valueTwo", a.value_two}, {"op", a.op}});
-      r["args"] = args;
+      r["args"] = std::move(args);
     }
     rules.push_back(std::move(r));
   }
-  s["syscalls"] = rules;
+  s["syscalls"] = std::move(rules);
   return s;
 }
 
+Result<std::string> resolveSeccompProfileText(const SeccompProfile& profile,
+                                              const std::vector<std::string>& caps,
+                                              const SeccompTarget& target) {
+  CAIRN_ASSIGN_OR_RETURN(ResolvedSection resolved, resolveRules(profile, caps, target));
+  bool ascii = true;
+  std::string out;
+  out.reserve(1024 + 24 * profile.syscalls.size() * 8);
+  out += "{\"defaultAction\":";
+  appendJsonString(out, profile.default_action, ascii);
+  if (profile.default_errno_ret) {
+    out += ",\"defaultErrnoRet\":";
+    appendJsonNumber(out, *profile.default_errno_ret);
+  }
+  out += ",\"architectures\":";
+  appendJsonStrings(out, resolved.architectures, ascii);
+  if (!profile.flags.empty()) {
+    out += ",\"flags\":";
+    appendJsonStrings(out, profile.flags, ascii);
+  }
+  if (!profile.listener_path.empty()) {
+    out += ",\"listenerPath\":";
+    appendJsonString(out, profile.listener_path, ascii);
+  }
+  if (!profile.listener_metadata.empty()) {
+    out += ",\"listenerMetadata\":";
+    appendJsonString(out, profile.listener_metadata, ascii);
+  }
+  out += ",\"syscalls\":[";
+  bool first_rule = true;
+  for (const ResolvedRule& resolved_rule : resolved.rules) {
+    const SeccompRule& rule = *resolved_rule.rule;
+    if (!first_rule) out += ',';
+    first_rule = false;
+    out += "{\"names\":";
+    appendJsonStrings(out, resolved_rule.names, ascii);
+    out += ",\"action\":";
+    appendJsonString(out, rule.action, ascii);
+    if (rule.errno_ret) {
+      out += ",\"errnoRet\":";
+      appendJsonNumber(out, *rule.errno_ret);
+    }
+    if (!rule.args.empty()) {
+      out += ",\"args\":[";
+      bool first_arg = true;
+      for (const SeccompArg& a : rule.args) {
+        if (!first_arg) out += ',';
+        first_arg = false;
+        out += "{\"index\":";
+        appendJsonNumber(out, a.index);
+        out += ",\"value\":";
+        appendJsonNumber(out, a.value);
+        out += ",\"valueTwo\":";
+        appendJsonNumber(out, a.value_two);
+        out += ",\"op\":";
+        appendJsonString(out, a.op, ascii);
+        out += '}';
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += "]}";
+  if (ascii) return out;
+  // Rare (a custom profile with non-ASCII text): nlohmann validates the UTF-8 and writes it.
+  CAIRN_ASSIGN_OR_RETURN(OrderedJson section, resolveSeccompProfile(profile, caps, target));
+  try {
+    return section.dump();
+  } catch (const std::exception& e) {
+    return invalidArgument(std::string("seccomp profile: ") + e.what());
+  }
+}
+
+namespace {
+
+// The default profile resolves to one of a handful of sections per process (one per capability
+// set: Docker's, or Docker's plus --cap-add), so `cairn serve` resolves each once.
+std::string memoKey(const std::vector<std::string>& caps, const SeccompTarget& target) {
+  std::string key = target.arch + "|" + target.scmp_arch + "|" +
+                    std::to_string(target.kernel_major) + "." + std::to_string(target.kernel_minor);
+  for (const std::string& c : caps)
+    key += "|" + c;
+  return key;
+}
+
+struct DefaultSectionMemo {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<const std::string>> texts;
+  std::map<std::string, std::shared_ptr<const OrderedJson>> sections;
+};
+
+DefaultSectionMemo& defaultSectionMemo() {
+  static DefaultSectionMemo memo;
+  return memo;
+}
+
+std::shared_ptr<const std::string> defaultSectionText(const std::vector<std::string>& caps,
+                                                      const SeccompTarget& target) {
+  DefaultSectionMemo& memo = defaultSectionMemo();
+  std::string key = memoKey(caps, target);
+  {
+    std::lock_guard lock(memo.mu);
+    if (auto it = memo.texts.find(key); it != memo.texts.end()) return it->second;
+  }
+  auto text = resolveSeccompProfileText(defaultSeccompProfile(), caps, target);
+  // The built-in table always has a default action, no architecture conflict and ASCII names.
+  auto shared = std::make_shared<const std::string>(text.ok() ? std::move(*text) : std::string());
+  std::lock_guard lock(memo.mu);
+  return memo.texts.emplace(std::move(key), std::move(shared)).first->second;
+}
+
+}  // namespace
+
 OrderedJson defaultSeccompSection(const std::vector<std::string>& caps,
                                   const SeccompTarget& target) {
+  DefaultSectionMemo& memo = defaultSectionMemo();
+  std::string key = memoKey(caps, target);
+  {
+    std::lock_guard lock(memo.mu);
+    if (auto it = memo.sections.find(key); it != memo.sections.end()) return *it->second;
+  }
   auto section = resolveSeccompProfile(defaultSeccompProfile(), caps, target);
   // The built-in table always has a default action and no architecture conflict.
-  return section.ok() ? *section : OrderedJson();
+  auto shared =
+      std::make_shared<const OrderedJson>(section.ok() ? std::move(*section) : OrderedJson());
+  std::lock_guard lock(memo.mu);
+  return *memo.sections.emplace(std::move(key), std::move(shared)).first->second;
+}
+
+Result<std::optional<SeccompSectionText>> seccompSectionTextFor(
+    const SeccompOption& option, const std::vector<std::string>& caps,
+    const SeccompTarget& target) {
+  switch (option.mode) {
+    case SeccompMode::kUnconfined:
+      return std::optional<SeccompSectionText>();
+    case SeccompMode::kCustom: {
+      if (!option.custom) return invalidArgument("seccomp: custom mode without a loaded profile");
+      SeccompSectionText out;
+      CAIRN_ASSIGN_OR_RETURN(out.text, resolveSeccompProfileText(*option.custom, caps, target));
+      out.rules_only = rulesOnly(*option.custom);
+      return std::optional<SeccompSectionText>(std::move(out));
+    }
+    case SeccompMode::kDefault:
+      break;
+  }
+  SeccompSectionText out;
+  out.text = *defaultSectionText(caps, target);
+  out.rules_only = rulesOnly(defaultSeccompProfile());
+  return std::optional<SeccompSectionText>(std::move(out));
 }
 
 Result<SeccompProfile> parseSeccompProfile(std::string_view json_text, std::string_view source) {

@@ -456,5 +456,189 @@ TEST(SeccompParseTest, OptionValuesAndFileErrors) {
   EXPECT_EQ(seccompModeName(SeccompMode::kCustom), "custom");
 }
 
+// ---------------------------------------------------------------------------------------------
+// The section as text (the filter cache's key): byte for byte the dump of the JSON.
+// ---------------------------------------------------------------------------------------------
+
+// Every capability a rule of the default table is conditioned on.
+const std::vector<std::string> kGatedCaps = {
+    "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_SYS_BOOT",  "CAP_SYS_CHROOT", "CAP_SYS_MODULE",
+    "CAP_SYS_PACCT", "CAP_SYS_PTRACE",      "CAP_SYS_RAWIO", "CAP_SYS_TIME",   "CAP_SYS_TTY_CONFIG",
+    "CAP_SYS_NICE",  "CAP_SYSLOG",          "CAP_BPF",       "CAP_PERFMON"};
+
+TEST(SeccompTextTest, DefaultProfileTextIsTheDumpOfItsSectionForManyCapSetsAndTargets) {
+  std::vector<std::vector<std::string>> cap_sets = {{}, kDockerCaps, withCaps(kGatedCaps)};
+  for (const std::string& cap : kGatedCaps) {
+    cap_sets.push_back(withCaps({cap}));
+    cap_sets.push_back({cap});
+  }
+  // A fixed pseudo-random sample of the 2^14 subsets of the gated capabilities.
+  std::uint32_t lcg = 12345;
+  for (int i = 0; i < 64; ++i) {
+    lcg = lcg * 1664525u + 1013904223u;
+    std::vector<std::string> caps = kDockerCaps;
+    for (std::size_t b = 0; b < kGatedCaps.size(); ++b)
+      if ((lcg >> (b + 8)) & 1u) caps.push_back(kGatedCaps[b]);
+    cap_sets.push_back(caps);
+  }
+  const std::vector<SeccompTarget> targets = {amd64(),
+                                              arm64(),
+                                              {"x32", "SCMP_ARCH_X32", 5, 10},
+                                              {"386", "SCMP_ARCH_X86", 0, 0},
+                                              {"arm", "SCMP_ARCH_ARM", 3, 2}};
+  std::set<std::string> distinct;
+  for (const auto& caps : cap_sets) {
+    for (const SeccompTarget& target : targets) {
+      ASSERT_OK_AND_ASSIGN(OrderedJson section,
+                           resolveSeccompProfile(defaultSeccompProfile(), caps, target));
+      ASSERT_OK_AND_ASSIGN(std::string text,
+                           resolveSeccompProfileText(defaultSeccompProfile(), caps, target));
+      ASSERT_EQ(text, section.dump()) << caps.size() << " caps on " << target.arch;
+      distinct.insert(text);
+    }
+  }
+  // The text follows the resolved profile: capability sets and architectures that change the
+  // section change the key (the filter cache never hands one set's filter to another).
+  EXPECT_GT(distinct.size(), 2 * kGatedCaps.size());
+}
+
+TEST(SeccompTextTest, CustomProfilesEscapeLikeTheJsonLibrary) {
+  constexpr const char* kProfile = R"({
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "defaultErrnoRet": 1,
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+    "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+    "listenerPath": "/run/a \"quoted\" \\ path\twith\u0001control",
+    "listenerMetadata": "k=v\nline",
+    "syscalls": [
+      {"names": ["read", "we\"ird\\name", "write"], "action": "SCMP_ACT_ALLOW"},
+      {"names": ["read"], "action": "SCMP_ACT_ALLOW", "comment": "dropped: same verdict"},
+      {"names": ["read", "open"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+      {"names": ["open"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+      {"names": ["open"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2},
+      {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+       "args": [{"index": 0, "value": 18446744073709551615, "valueTwo": 0, "op": "SCMP_CMP_NE"},
+                {"index": 5, "value": 1, "valueTwo": 7, "op": "SCMP_CMP_MASKED_EQ"}]},
+      {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+       "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+      {"names": ["mount"], "action": "SCMP_ACT_TRACE", "errnoRet": 4294967295,
+       "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+    ]
+  })";
+  ASSERT_OK_AND_ASSIGN(SeccompProfile p, parseSeccompProfile(kProfile, "custom.json"));
+  for (const auto& caps : {std::vector<std::string>{}, withCaps({"CAP_SYS_ADMIN"})}) {
+    ASSERT_OK_AND_ASSIGN(OrderedJson section, resolveSeccompProfile(p, caps, amd64()));
+    ASSERT_OK_AND_ASSIGN(std::string text, resolveSeccompProfileText(p, caps, amd64()));
+    EXPECT_EQ(text, section.dump());
+    ASSERT_OK_AND_ASSIGN(OrderedJson back, parseOrderedJson(text));
+    EXPECT_EQ(back, section);
+  }
+  // The duplicate unconditional names are gone, rules with arguments are all kept.
+  ASSERT_OK_AND_ASSIGN(OrderedJson s, resolveSeccompProfile(p, {}, amd64()));
+  EXPECT_EQ(s["syscalls"].size(), 5u);  // mount needs CAP_SYS_ADMIN
+  EXPECT_EQ(s["syscalls"][1]["names"], OrderedJson({"read", "open"}));
+  EXPECT_EQ(s["syscalls"][2]["names"], OrderedJson({"open"}));
+  EXPECT_EQ(s["syscalls"][2]["errnoRet"], 2);
+  EXPECT_EQ(argRules(s, "socket").size(), 2u);
+}
+
+TEST(SeccompTextTest, NonAsciiTextFallsBackToTheJsonLibrary) {
+  SeccompProfile p;
+  p.default_action = "SCMP_ACT_ALLOW";
+  p.architectures = {"SCMP_ARCH_X86_64"};
+  SeccompRule r;
+  r.names = {"caf\xc3\xa9", "mkdir"};  // valid UTF-8
+  r.action = "SCMP_ACT_ERRNO";
+  r.errno_ret = 1;
+  p.syscalls.push_back(r);
+  ASSERT_OK_AND_ASSIGN(OrderedJson section, resolveSeccompProfile(p, {}, amd64()));
+  ASSERT_OK_AND_ASSIGN(std::string text, resolveSeccompProfileText(p, {}, amd64()));
+  EXPECT_EQ(text, section.dump());
+
+  p.syscalls[0].names = {"bad\xff"};  // not UTF-8: an error, not a crash or a wrong key
+  EXPECT_THAT(resolveSeccompProfileText(p, {}, amd64()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("seccomp profile")));
+}
+
+TEST(SeccompTextTest, ResolutionErrorsAreReportedForTheTextToo) {
+  SeccompProfile p;
+  EXPECT_THAT(resolveSeccompProfileText(p, {}, amd64()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no default action")));
+  p.default_action = "SCMP_ACT_ALLOW";
+  p.architectures = {"SCMP_ARCH_X86_64"};
+  p.arch_map = {{"SCMP_ARCH_X86_64", {}}};
+  EXPECT_THAT(resolveSeccompProfileText(p, {}, amd64()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'architectures' and 'archMap'")));
+}
+
+TEST(SeccompTextTest, SectionTextForEachMode) {
+  ASSERT_OK_AND_ASSIGN(auto unconfined,
+                       seccompSectionTextFor(SeccompOption{SeccompMode::kUnconfined, nullptr},
+                                             kDockerCaps, amd64()));
+  EXPECT_FALSE(unconfined.has_value());
+
+  ASSERT_OK_AND_ASSIGN(auto def, seccompSectionTextFor(SeccompOption{}, kDockerCaps, amd64()));
+  ASSERT_TRUE(def.has_value());
+  EXPECT_EQ(def->text, defaultSeccompSection(kDockerCaps, amd64()).dump());
+  EXPECT_TRUE(def->rules_only);
+  // Memoized, and still exact on the next call and for another capability set.
+  ASSERT_OK_AND_ASSIGN(auto again, seccompSectionTextFor(SeccompOption{}, kDockerCaps, amd64()));
+  EXPECT_EQ(again->text, def->text);
+  ASSERT_OK_AND_ASSIGN(
+      auto admin, seccompSectionTextFor(SeccompOption{}, withCaps({"CAP_SYS_ADMIN"}), amd64()));
+  EXPECT_NE(admin->text, def->text);
+  EXPECT_EQ(admin->text, defaultSeccompSection(withCaps({"CAP_SYS_ADMIN"}), amd64()).dump());
+  ASSERT_OK_AND_ASSIGN(auto arm, seccompSectionTextFor(SeccompOption{}, kDockerCaps, arm64()));
+  EXPECT_NE(arm->text, def->text);
+
+  ASSERT_OK_AND_ASSIGN(SeccompProfile with_flags,
+                       parseSeccompProfile(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                                               "flags": ["SECCOMP_FILTER_FLAG_LOG"]})",
+                                           "flags.json"));
+  SeccompOption custom{SeccompMode::kCustom,
+                       std::make_shared<const SeccompProfile>(std::move(with_flags))};
+  ASSERT_OK_AND_ASSIGN(auto c, seccompSectionTextFor(custom, kDockerCaps, amd64()));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_FALSE(c->rules_only);  // crun must still see the flags in config.json
+  ASSERT_OK_AND_ASSIGN(auto c_json, seccompSectionFor(custom, kDockerCaps, amd64()));
+  EXPECT_EQ(c->text, c_json->dump());
+
+  ASSERT_OK_AND_ASSIGN(SeccompProfile rules,
+                       parseSeccompProfile(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                           "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})",
+                                           "rules.json"));
+  custom.custom = std::make_shared<const SeccompProfile>(std::move(rules));
+  ASSERT_OK_AND_ASSIGN(c, seccompSectionTextFor(custom, kDockerCaps, amd64()));
+  EXPECT_TRUE(c->rules_only);
+
+  custom.custom.reset();
+  EXPECT_THAT(seccompSectionTextFor(custom, kDockerCaps, amd64()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("without a loaded profile")));
+}
+
+TEST(SeccompTextTest, ConfigWithoutTheSectionPlusTheTextIsTheFullConfig) {
+  ContainerSpec spec;
+  spec.rootfs.dir = "/rootfs";
+  spec.process.args = {"/bin/true"};
+  OciConfigInputs in;
+  in.rootfs_path = "/rootfs";
+  ASSERT_OK_AND_ASSIGN(OrderedJson full, makeOciConfig(spec, in));
+  in.with_seccomp = false;
+  ASSERT_OK_AND_ASSIGN(OrderedJson without, makeOciConfig(spec, in));
+  EXPECT_FALSE(without["linux"].contains("seccomp"));
+  EXPECT_EQ(full["process"]["capabilities"]["bounding"].get<std::vector<std::string>>(),
+            defaultCapabilities());
+  ASSERT_OK_AND_ASSIGN(auto text, seccompSectionTextFor(spec.seccomp, defaultCapabilities()));
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(text->text, full["linux"]["seccomp"].dump());
+  ASSERT_OK_AND_ASSIGN(without["linux"]["seccomp"], parseOrderedJson(text->text));
+  EXPECT_EQ(without.dump(), full.dump());
+
+  // A bad custom setting is still an error without the section.
+  spec.seccomp.mode = SeccompMode::kCustom;
+  EXPECT_THAT(makeOciConfig(spec, in),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("custom profile")));
+}
+
 }  // namespace
 }  // namespace cairn::runtime

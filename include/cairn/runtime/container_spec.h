@@ -99,12 +99,19 @@ struct OciConfigInputs {
   //! Current hard limits; requested rlimits never exceed them (no CAP_SYS_RESOURCE here).
   std::uint64_t nofile_hard = 1048576;
   std::uint64_t nproc_hard = 0;  //!< 0: do not set RLIMIT_NPROC
+  //! false: `linux.seccomp` is left out and the caller adds it when the runtime needs it (see
+  //! seccompSectionTextFor: a filter cache keys on the text, which is far cheaper to make).
+  bool with_seccomp = true;
 };
 
 //! The OCI runtime-spec (1.0.2) config.json for `spec`, Docker's defaults where Docker has one
 //! (capabilities, masked and read-only paths, /dev, /dev/shm, /dev/mqueue, /sys mounts), and
 //! `linux.seccomp` from spec.seccomp resolved for those capabilities and this machine.
 Result<OrderedJson> makeOciConfig(const ContainerSpec& spec, const OciConfigInputs& inputs);
+
+//! The capability set makeOciConfig gives every container (Docker's default set): bounding,
+//! effective and permitted. Seccomp sections are resolved against it.
+const std::vector<std::string>& defaultCapabilities();
 
 //! The generated /etc/hosts, /etc/resolv.conf and /etc/hostname contents.
 std::string makeHostsFile(const std::string& hostname);

@@ -92,7 +92,14 @@ Result<OrderedJson> resolveSeccompProfile(const SeccompProfile& profile,
                                           const std::vector<std::string>& caps,
                                           const SeccompTarget& target = SeccompTarget::native());
 
-//! The default profile resolved for `caps`: the section a RUN step or sandbox gets.
+//! resolveSeccompProfile(...)->dump(), byte for byte, written without building the JSON
+//! (≈ 20× cheaper): the text a filter cache can key on.
+Result<std::string> resolveSeccompProfileText(
+    const SeccompProfile& profile, const std::vector<std::string>& caps,
+    const SeccompTarget& target = SeccompTarget::native());
+
+//! The default profile resolved for `caps`: the section a RUN step or sandbox gets. Memoized
+//! per (caps, target): each call after the first is a copy.
 OrderedJson defaultSeccompSection(const std::vector<std::string>& caps,
                                   const SeccompTarget& target = SeccompTarget::native());
 
@@ -124,6 +131,32 @@ std::string_view seccompModeName(SeccompMode mode);
 
 //! The `linux.seccomp` object for `option`, or nullopt when unconfined.
 Result<std::optional<OrderedJson>> seccompSectionFor(
+    const SeccompOption& option, const std::vector<std::string>& caps,
+    const SeccompTarget& target = SeccompTarget::native());
+
+//! A resolved `linux.seccomp` section as compact JSON text.
+struct SeccompSectionText {
+  //! Exactly seccompSectionFor(...)->dump(): parseOrderedJson(text) gives the section back.
+  std::string text;
+  //! Nothing in the section but what a compiled filter encodes (default action, architectures,
+  //! rules): no flags, no notify listener. crun given the compiled filter
+  //! (run.oci.seccomp_bpf_data) then needs no `linux.seccomp` in config.json at all.
+  bool rules_only = true;
+};
+
+//! seccompSectionFor() as text, or nullopt when unconfined: what a cache of compiled filters
+//! keys on. A one-shot `cairn run` pays ≈ 0.1 ms for it instead of ≈ 0.4 ms for the JSON
+//! plus its dump(); the default profile's text is memoized per (caps, target). Pair it with
+//! OciConfigInputs::with_seccomp = false and parse the text only when the runtime needs the
+//! section:
+//!
+//!   inputs.with_seccomp = false;
+//!   CAIRN_ASSIGN_OR_RETURN(OrderedJson config, makeOciConfig(spec, inputs));
+//!   CAIRN_ASSIGN_OR_RETURN(auto seccomp, seccompSectionTextFor(spec.seccomp,
+//!   defaultCapabilities())); if (seccomp && (!cached_filter || !seccomp->rules_only)) {
+//!     CAIRN_ASSIGN_OR_RETURN(config["linux"]["seccomp"], parseOrderedJson(seccomp->text));
+//!   }
+Result<std::optional<SeccompSectionText>> seccompSectionTextFor(
     const SeccompOption& option, const std::vector<std::string>& caps,
     const SeccompTarget& target = SeccompTarget::native());
 
