@@ -1,6 +1,13 @@
 #include "cairn/runtime/seccomp_profile.h"
 
+#include <dlfcn.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
+#include <unistd.h>
+#if __has_include(<seccomp.h>)
+#include <seccomp.h>
+#define CAIRN_HAVE_SECCOMP_H 1
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -1045,6 +1052,243 @@ Result<std::optional<OrderedJson>> seccompSectionFor(const SeccompOption& option
       break;
   }
   return std::optional<OrderedJson>(defaultSeccompSection(caps, target));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiling a section into BPF
+// ---------------------------------------------------------------------------------------------
+
+#ifdef CAIRN_HAVE_SECCOMP_H
+namespace {
+
+// libseccomp, loaded on first use like libcurl (common/curl_api.h): only a run that compiles a
+// filter maps it; every other start of `cairn` (and every run with a cached filter) does not.
+struct SeccompLibrary {
+  scmp_filter_ctx (*init)(uint32_t def_action) = nullptr;
+  void (*release)(scmp_filter_ctx ctx) = nullptr;
+  int (*arch_add)(scmp_filter_ctx ctx, uint32_t arch_token) = nullptr;
+  uint32_t (*arch_resolve_name)(const char* arch_name) = nullptr;
+  int (*attr_set)(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value) = nullptr;
+  int (*syscall_resolve_name)(const char* name) = nullptr;
+  int (*rule_add_array)(scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int arg_cnt,
+                        const struct scmp_arg_cmp* arg_array) = nullptr;
+  int (*export_bpf)(const scmp_filter_ctx ctx, int fd) = nullptr;
+};
+
+Result<const SeccompLibrary*> seccompLibrary() {
+  static const Result<SeccompLibrary> library = []() -> Result<SeccompLibrary> {
+    constexpr const char* kSoname = "libseccomp.so.2";
+    void* handle = dlopen(kSoname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (handle == nullptr) {
+      const char* why = dlerror();
+      return failedPrecondition(std::string(kSoname) + " not found: install libseccomp2 (" +
+                                (why != nullptr ? why : "dlopen failed") + ")");
+    }
+    SeccompLibrary lib;
+    Status missing = okStatus();
+    auto bind = [&](auto& fn, const char* name) {
+      void* sym = dlsym(handle, name);
+      if (sym == nullptr && missing.ok())
+        missing = failedPrecondition(std::string(kSoname) + " lacks " + name);
+      // POSIX guarantees that a data pointer from dlsym converts to a function pointer.
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sym);
+    };
+    bind(lib.init, "seccomp_init");
+    bind(lib.release, "seccomp_release");
+    bind(lib.arch_add, "seccomp_arch_add");
+    bind(lib.arch_resolve_name, "seccomp_arch_resolve_name");
+    bind(lib.attr_set, "seccomp_attr_set");
+    bind(lib.syscall_resolve_name, "seccomp_syscall_resolve_name");
+    bind(lib.rule_add_array, "seccomp_rule_add_array");
+    bind(lib.export_bpf, "seccomp_export_bpf");
+    if (!missing.ok()) return missing;
+    return lib;
+  }();
+  if (!library.ok()) return library.status();
+  return &*library;
+}
+
+// The action names of the OCI runtime spec, as crun maps them ("SCMP_ACT_KILL" is libseccomp's
+// SCMP_ACT_KILL, i.e. the thread). ERRNO and TRACE carry `errno_ret`.
+std::optional<std::uint32_t> scmpAction(std::string_view name, std::uint32_t errno_ret) {
+  if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (name == "SCMP_ACT_ERRNO") return SCMP_ACT_ERRNO(errno_ret);
+  if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret);
+  if (name == "SCMP_ACT_KILL") return SCMP_ACT_KILL;
+  if (name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  return std::nullopt;
+}
+
+std::optional<scmp_compare> scmpOperator(std::string_view name) {
+  static const std::pair<std::string_view, scmp_compare> kOps[] = {
+      {"SCMP_CMP_NE", SCMP_CMP_NE},
+      {"SCMP_CMP_LT", SCMP_CMP_LT},
+      {"SCMP_CMP_LE", SCMP_CMP_LE},
+      {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+      {"SCMP_CMP_GE", SCMP_CMP_GE},
+      {"SCMP_CMP_GT", SCMP_CMP_GT},
+      {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  for (const auto& [n, op] : kOps)
+    if (n == name) return op;
+  return std::nullopt;
+}
+
+// The section's "errnoRet" / "defaultErrnoRet", EPERM when absent (crun's default); only for
+// the actions that carry one.
+Result<std::uint32_t> errnoOf(const OrderedJson& object, const char* key, std::string_view action,
+                              const std::string& where) {
+  if (!object.contains(key)) return std::uint32_t{EPERM};
+  if (action != "SCMP_ACT_ERRNO" && action != "SCMP_ACT_TRACE")
+    return invalidArgument("seccomp section: " + where + ": " + key +
+                           " only applies to SCMP_ACT_ERRNO or SCMP_ACT_TRACE");
+  if (!object[key].is_number_unsigned() || object[key].get<std::uint64_t>() > 0xffffffffULL)
+    return invalidArgument("seccomp section: " + where + ": " + key +
+                           " must be a 32-bit unsigned integer");
+  return object[key].get<std::uint32_t>();
+}
+
+Result<std::string> compileWith(const SeccompLibrary& lib, const OrderedJson& section,
+                                SeccompFilterLayout layout) {
+  if (!section.is_object()) return invalidArgument("seccomp section: not a JSON object");
+  if (section.contains("listenerPath"))
+    return failedPrecondition(
+        "seccomp section: SCMP_ACT_NOTIFY listeners need the runtime to compile the filter");
+  if (!section.contains("defaultAction") || !section["defaultAction"].is_string())
+    return invalidArgument("seccomp section: 'defaultAction' is missing");
+  std::string default_name = section["defaultAction"].get<std::string>();
+  CAIRN_ASSIGN_OR_RETURN(std::uint32_t default_errno,
+                         errnoOf(section, "defaultErrnoRet", default_name, "defaultAction"));
+  std::optional<std::uint32_t> default_action = scmpAction(default_name, default_errno);
+  if (!default_action)
+    return invalidArgument("seccomp section: unsupported default action '" + default_name + "'");
+
+  std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(lib.init(*default_action), lib.release);
+  if (!ctx) return internalError("seccomp_init failed for default action " + default_name);
+  if (layout == SeccompFilterLayout::kBinaryTree) {
+    int rc = lib.attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    if (rc != 0) return errnoStatus(-rc, "seccomp: binary-tree layout (libseccomp >= 2.5)");
+  }
+  if (section.contains("architectures")) {
+    if (!section["architectures"].is_array())
+      return invalidArgument("seccomp section: 'architectures' must be an array");
+    for (const auto& a : section["architectures"]) {
+      if (!a.is_string()) return invalidArgument("seccomp section: an architecture is no string");
+      std::string name = a.get<std::string>();
+      std::string lower = name.starts_with("SCMP_ARCH_") ? name.substr(10) : name;
+      for (char& c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::uint32_t token = lib.arch_resolve_name(lower.c_str());
+      if (token == 0)
+        return invalidArgument("seccomp section: unknown architecture '" + name + "'");
+      int rc = lib.arch_add(ctx.get(), token);
+      if (rc != 0 && rc != -EEXIST) return errnoStatus(-rc, "seccomp: add architecture " + name);
+    }
+  }
+  const OrderedJson* rules = nullptr;
+  if (section.contains("syscalls") && !section["syscalls"].is_null()) {
+    rules = &section["syscalls"];
+    if (!rules->is_array()) return invalidArgument("seccomp section: 'syscalls' must be an array");
+  }
+  for (std::size_t i = 0; rules != nullptr && i < rules->size(); ++i) {
+    const OrderedJson& rule = (*rules)[i];
+    std::string where = "syscalls[" + std::to_string(i) + "]";
+    if (!rule.is_object() || !rule.contains("action") || !rule["action"].is_string() ||
+        !rule.contains("names") || !rule["names"].is_array())
+      return invalidArgument("seccomp section: " + where + " needs 'names' and 'action'");
+    std::string action_name = rule["action"].get<std::string>();
+    CAIRN_ASSIGN_OR_RETURN(std::uint32_t err, errnoOf(rule, "errnoRet", action_name, where));
+    std::optional<std::uint32_t> action = scmpAction(action_name, err);
+    if (!action)
+      return invalidArgument("seccomp section: " + where + ": unsupported action '" + action_name +
+                             "'");
+    // libseccomp refuses a rule with the default action; it changes nothing anyway.
+    if (*action == *default_action) continue;
+    std::vector<scmp_arg_cmp> args;
+    bool repeated_index = false;
+    if (rule.contains("args") && !rule["args"].is_null()) {
+      if (!rule["args"].is_array() || rule["args"].size() > 6)
+        return invalidArgument("seccomp section: " + where + ": 'args' must be at most 6");
+      unsigned seen = 0;
+      for (const auto& a : rule["args"]) {
+        if (!a.is_object() || !a.contains("index") || !a["index"].is_number_unsigned() ||
+            a["index"].get<std::uint64_t>() > 5 || !a.contains("op") || !a["op"].is_string())
+          return invalidArgument("seccomp section: " + where +
+                                 ": an argument needs an index 0..5 and an op");
+        std::optional<scmp_compare> op = scmpOperator(a["op"].get<std::string>());
+        if (!op)
+          return invalidArgument("seccomp section: " + where + ": unknown operator '" +
+                                 a["op"].get<std::string>() + "'");
+        auto number = [&](const char* key) -> Result<std::uint64_t> {
+          if (!a.contains(key)) return std::uint64_t{0};
+          if (!a[key].is_number_unsigned())
+            return invalidArgument("seccomp section: " + where + ": '" + key +
+                                   "' must be an unsigned integer");
+          return a[key].get<std::uint64_t>();
+        };
+        scmp_arg_cmp cmp{};
+        cmp.arg = a["index"].get<unsigned>();
+        cmp.op = *op;
+        CAIRN_ASSIGN_OR_RETURN(cmp.datum_a, number("value"));
+        CAIRN_ASSIGN_OR_RETURN(cmp.datum_b, number("valueTwo"));
+        if (seen & (1u << cmp.arg)) repeated_index = true;
+        seen |= 1u << cmp.arg;
+        args.push_back(cmp);
+      }
+    }
+    for (const auto& n : rule["names"]) {
+      if (!n.is_string())
+        return invalidArgument("seccomp section: " + where + ": a name is no string");
+      std::string name = n.get<std::string>();
+      int nr = lib.syscall_resolve_name(name.c_str());
+      // Newer than this libseccomp: left to the default action, as crun does.
+      if (nr == __NR_SCMP_ERROR) continue;
+      // Two conditions on one argument cannot hold at once in one libseccomp rule: as crun
+      // (and runc) do, each becomes a rule of its own, i.e. they are ORed.
+      std::vector<std::pair<unsigned, const scmp_arg_cmp*>> adds;
+      if (repeated_index) {
+        for (const scmp_arg_cmp& cmp : args)
+          adds.emplace_back(1u, &cmp);
+      } else {
+        adds.emplace_back(static_cast<unsigned>(args.size()), args.empty() ? nullptr : args.data());
+      }
+      for (const auto& [count, array] : adds) {
+        int rc = lib.rule_add_array(ctx.get(), *action, nr, count, array);
+        if (rc != 0) return errnoStatus(-rc, "seccomp: " + where + ": add rule for " + name);
+      }
+    }
+  }
+  UniqueFd fd(memfd_create("cairn-seccomp-bpf", MFD_CLOEXEC));
+  if (!fd.valid()) return errnoStatus(errno, "memfd_create for the seccomp filter");
+  int rc = lib.export_bpf(ctx.get(), fd.get());
+  if (rc != 0) return errnoStatus(-rc, "seccomp_export_bpf");
+  off_t size = lseek(fd.get(), 0, SEEK_CUR);
+  if (size <= 0 || size % 8 != 0)
+    return internalError("seccomp_export_bpf wrote " + std::to_string(size) + " bytes");
+  std::string bpf(static_cast<std::size_t>(size), '\0');
+  if (pread(fd.get(), bpf.data(), bpf.size(), 0) != size)
+    return errnoStatus(errno, "read back the seccomp filter");
+  return bpf;
+}
+
+}  // namespace
+#endif  // CAIRN_HAVE_SECCOMP_H
+
+Result<std::string> compileSeccompFilter(const OrderedJson& section, SeccompFilterLayout layout) {
+#ifdef CAIRN_HAVE_SECCOMP_H
+  CAIRN_ASSIGN_OR_RETURN(const SeccompLibrary* lib, seccompLibrary());
+  try {
+    return compileWith(*lib, section, layout);
+  } catch (const std::exception& e) {  // a JSON value of an unexpected type
+    return invalidArgument(std::string("seccomp section: ") + e.what());
+  }
+#else
+  (void)section;
+  (void)layout;
+  return failedPrecondition("seccomp: built without libseccomp's header (libseccomp-dev)");
+#endif
 }
 
 }  // namespace cairn::runtime

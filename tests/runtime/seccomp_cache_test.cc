@@ -11,10 +11,12 @@
 
 #include "cairn/common/fs.h"
 #include "cairn/common/json.h"
+#include "cairn/runtime/container_spec.h"
 #include "cairn/runtime/executor.h"
 #include "cairn/runtime/seccomp_profile.h"
 #include "cairn/testing/status_matchers.h"
 #include "probe_rootfs.h"
+#include "seccomp_bpf_eval.h"
 
 namespace cairn::runtime {
 namespace {
@@ -162,6 +164,55 @@ TEST_F(SeccompCacheTest, ADamagedCacheFileIsAMissNotAFilter) {
     EXPECT_EQ(r.errnos["keyctl"], EPERM);
     // The miss compiled it again and rewrote the entry whole.
     EXPECT_EQ(readFile(file).valueOr(""), good);
+  }
+}
+
+// A cache file: magic line, "<key bytes>\n", key, "<filter bytes>\n", filter.
+struct CacheFile {
+  std::string head;  // magic line, key size and key
+  std::string filter;
+};
+std::optional<CacheFile> splitCacheFile(const std::string& data) {
+  std::size_t magic_end = data.find('\n');
+  if (magic_end == std::string::npos) return std::nullopt;
+  std::size_t key_size_end = data.find('\n', magic_end + 1);
+  if (key_size_end == std::string::npos) return std::nullopt;
+  std::size_t key_size = std::stoul(data.substr(magic_end + 1, key_size_end - magic_end - 1));
+  std::size_t key_end = key_size_end + 1 + key_size;
+  std::size_t filter_size_end = data.find('\n', key_end);
+  if (filter_size_end == std::string::npos) return std::nullopt;
+  return CacheFile{data.substr(0, key_end), data.substr(filter_size_end + 1)};
+}
+
+// compileSeccompFilter against the real thing: the filter in the cache (compiled by crun from
+// the default profile's section) answers every call as Cairn's own compile does, in either
+// layout; and crun, handed the binary-tree layout instead, confines the container alike.
+TEST_F(SeccompCacheTest, CompileSeccompFilterMatchesCrunsFilterAndCrunRunsTheTreeLayout) {
+  Run first = probe("default");
+  ASSERT_EQ(cacheFiles().size(), 1u);
+  const fs::path file = cacheFiles().front();
+  ASSERT_OK_AND_ASSIGN(std::string data, readFile(file));
+  std::optional<CacheFile> cached = splitCacheFile(data);
+  ASSERT_TRUE(cached.has_value());
+  OrderedJson section = defaultSeccompSection(defaultCapabilities());
+  ASSERT_OK_AND_ASSIGN(std::string linear,
+                       compileSeccompFilter(section, SeccompFilterLayout::kLinear));
+  ASSERT_OK_AND_ASSIGN(std::string tree,
+                       compileSeccompFilter(section, SeccompFilterLayout::kBinaryTree));
+  std::vector<std::string> report;
+  EXPECT_EQ(countDifferences(cached->filter, linear, &report), 0u);
+  EXPECT_EQ(countDifferences(cached->filter, tree, &report), 0u);
+  for (const std::string& line : report)
+    ADD_FAILURE() << line;
+
+  ASSERT_OK(writeFileDurable(file, cached->head + std::to_string(tree.size()) + "\n" + tree));
+  for (bool attached : {false, true}) {
+    Run again = probe("default", attached);
+    EXPECT_TRUE(again.precompiled) << "attached=" << attached;
+    EXPECT_EQ(again.errnos["keyctl"], EPERM);
+    EXPECT_EQ(again.errnos["clone3"], ENOSYS);
+    EXPECT_EQ(again.errnos["fork"], 0);
+    EXPECT_EQ(again.errnos, first.errnos);
   }
 }
 

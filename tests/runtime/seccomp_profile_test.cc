@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/audit.h>
+#include <linux/seccomp.h>
 #include <unistd.h>
 
 #include <map>
@@ -10,6 +12,7 @@
 #include "cairn/common/fs.h"
 #include "cairn/runtime/container_spec.h"
 #include "cairn/testing/status_matchers.h"
+#include "seccomp_bpf_eval.h"
 
 namespace cairn::runtime {
 namespace {
@@ -638,6 +641,142 @@ TEST(SeccompTextTest, ConfigWithoutTheSectionPlusTheTextIsTheFullConfig) {
   spec.seccomp.mode = SeccompMode::kCustom;
   EXPECT_THAT(makeOciConfig(spec, in),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("custom profile")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// compileSeccompFilter: what the compiled program answers, run through a classic-BPF
+// interpreter here, for every syscall number of every architecture and a spread of arguments.
+// ---------------------------------------------------------------------------------------------
+
+void expectSameVerdicts(const std::string& expected, const std::string& actual) {
+  std::vector<std::string> report;
+  EXPECT_EQ(countDifferences(expected, actual, &report), 0u);
+  for (const std::string& line : report)
+    ADD_FAILURE() << line;
+}
+
+#if defined(__x86_64__)
+TEST(SeccompCompileTest, DefaultProfileVerdictsOnX86) {
+  OrderedJson section = defaultSeccompSection(kDockerCaps, amd64());
+  for (SeccompFilterLayout layout :
+       {SeccompFilterLayout::kLinear, SeccompFilterLayout::kBinaryTree}) {
+    ASSERT_OK_AND_ASSIGN(std::string bpf, compileSeccompFilter(section, layout));
+    ASSERT_GT(bpf.size(), 0u);
+    ASSERT_EQ(bpf.size() % sizeof(sock_filter), 0u);
+    constexpr std::uint32_t kAllow = SECCOMP_RET_ALLOW;
+    constexpr std::uint32_t kEperm = SECCOMP_RET_ERRNO | EPERM;
+    constexpr std::uint32_t kEnosys = SECCOMP_RET_ERRNO | ENOSYS;
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 0), kAllow);              // read
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 165), kEperm);            // mount
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 250), kEperm);            // keyctl
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1000), kEnosys);          // unknown
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 56, 0x11), kAllow);       // clone(SIGCHLD)
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 56, 0x20011), kEperm);    // clone(CLONE_NEWNS)
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 435), kEnosys);           // clone3 → glibc falls back
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 41, 2), kAllow);          // socket(AF_INET)
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 41, 40), kEperm);         // socket(AF_VSOCK)
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 135, 0), kAllow);         // personality(PER_LINUX)
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 135, 0x40000), kEnosys);  // ADDR_NO_RANDOMIZE
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_I386, 3), kAllow);                // i386 read
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_I386, 21), kEperm);               // i386 mount
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 0x40000000), kAllow);     // x32 read
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_AARCH64, 63), SECCOMP_RET_KILL_THREAD);  // not listed
+  }
+}
+#endif
+
+TEST(SeccompCompileTest, BinaryTreeGivesTheLinearFiltersVerdicts) {
+  for (const auto& caps : {kDockerCaps, withCaps({"CAP_SYS_ADMIN"}), std::vector<std::string>{}}) {
+    OrderedJson section = defaultSeccompSection(caps);
+    ASSERT_OK_AND_ASSIGN(std::string linear,
+                         compileSeccompFilter(section, SeccompFilterLayout::kLinear));
+    ASSERT_OK_AND_ASSIGN(std::string tree,
+                         compileSeccompFilter(section, SeccompFilterLayout::kBinaryTree));
+    EXPECT_NE(linear, tree);
+    expectSameVerdicts(linear, tree);
+  }
+  // The comparison sees a one-syscall change (mount allowed) in either layout.
+  OrderedJson section = defaultSeccompSection(kDockerCaps);
+  ASSERT_OK_AND_ASSIGN(std::string tree, compileSeccompFilter(section));
+  section["syscalls"][0]["names"].push_back("mount");
+  ASSERT_OK_AND_ASSIGN(std::string changed, compileSeccompFilter(section));
+  EXPECT_GT(countDifferences(tree, changed), 0u);
+}
+
+TEST(SeccompCompileTest, CustomActionsAndArgumentRules) {
+  constexpr const char* kProfile = R"({
+    "defaultAction": "SCMP_ACT_KILL_PROCESS",
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+    "syscalls": [
+      {"names": ["read", "exit_group", "no_such_syscall"], "action": "SCMP_ACT_ALLOW"},
+      {"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+       "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]},
+      {"names": ["write"], "action": "SCMP_ACT_ALLOW",
+       "args": [{"index": 0, "value": 10, "op": "SCMP_CMP_GT"},
+                {"index": 5, "value": 6, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}]},
+      {"names": ["openat"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
+      {"names": ["close"], "action": "SCMP_ACT_LOG"},
+      {"names": ["getpid"], "action": "SCMP_ACT_TRAP"},
+      {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"},
+      {"names": ["rmdir"], "action": "SCMP_ACT_KILL_PROCESS"}
+    ]
+  })";
+  ASSERT_OK_AND_ASSIGN(SeccompProfile p, parseSeccompProfile(kProfile, "custom.json"));
+  ASSERT_OK_AND_ASSIGN(OrderedJson section, resolveSeccompProfile(p, {}, amd64()));
+  ASSERT_OK_AND_ASSIGN(std::string linear,
+                       compileSeccompFilter(section, SeccompFilterLayout::kLinear));
+  ASSERT_OK_AND_ASSIGN(std::string tree,
+                       compileSeccompFilter(section, SeccompFilterLayout::kBinaryTree));
+  expectSameVerdicts(linear, tree);
+#if defined(__x86_64__)
+  for (const std::string& bpf : {linear, tree}) {
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 0), SECCOMP_RET_ALLOW);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1, 1), SECCOMP_RET_ERRNO | 5u);  // ORed conditions
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1, 2), SECCOMP_RET_ERRNO | 5u);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1, 3), SECCOMP_RET_KILL_PROCESS);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1, 11, 2), SECCOMP_RET_ALLOW);  // both conditions
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 1, 11, 1), SECCOMP_RET_KILL_PROCESS);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 257), SECCOMP_RET_TRACE | 7u);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 3), SECCOMP_RET_LOG);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 39), SECCOMP_RET_TRAP);
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 83), SECCOMP_RET_ERRNO | EPERM);  // no errnoRet
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_X86_64, 84), SECCOMP_RET_KILL_PROCESS);   // = default
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_AARCH64, 63), SECCOMP_RET_ALLOW);         // arm64 read
+    EXPECT_EQ(call(bpf, AUDIT_ARCH_I386, 3), SECCOMP_RET_KILL_THREAD);       // not listed
+  }
+#endif
+}
+
+TEST(SeccompCompileTest, RejectsWhatItCannotCompileWithClearErrors) {
+  auto compile = [](const char* json) {
+    auto section = parseOrderedJson(json);
+    EXPECT_THAT(section, IsOk()) << json;
+    return compileSeccompFilter(section.ok() ? *section : OrderedJson());
+  };
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock"})"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("listener")));
+  EXPECT_THAT(compile(R"({"architectures": []})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'defaultAction' is missing")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_NOPE"})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'SCMP_ACT_NOPE'")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("defaultErrnoRet only applies")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'SCMP_ARCH_VAX'")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                          "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                                        "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("syscalls[0]")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                          "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                                        "args": [{"index": 0, "value": 1, "op": "EQ"}]}]})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unknown operator 'EQ'")));
+  EXPECT_THAT(compile(R"({"defaultAction": "SCMP_ACT_ALLOW",
+                          "syscalls": [{"names": "read", "action": "SCMP_ACT_ERRNO"}]})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("syscalls[0] needs 'names'")));
+  EXPECT_THAT(compile(R"([1, 2])"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
 }
 
 }  // namespace
