@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <optional>
 #include <set>
 
@@ -463,7 +464,14 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     // prepares the bundle meanwhile; handOverConfig ends the wait. If the run turns out to need
     // `create` after all (a seccomp filter to compile and cache), the waiting crun is killed
     // before it has done anything.
+    //
+    // The spawn itself runs on another thread: posix_spawn holds the calling thread until crun
+    // has been exec'd (~0.7 ms of loading crun here), time this thread spends mounting the
+    // overlay instead. awaitEarlyRuntime() collects it before anything uses run_process; on an
+    // early return the future's destructor waits for the spawn and the Subprocess it holds
+    // kills the waiting crun.
     UniqueFd early_fifo;
+    std::future<Result<Subprocess>> early_spawn;
     if (isCrun(runtime_path_) && io.attach &&
         (spec.process.terminal || spec.limits.memory_bytes == 0)) {
       const fs::path fifo = ctx.dir / "config.json";
@@ -475,15 +483,31 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         early.stderr_fd = 2;
         // No --pid-file: nothing reads it on this path, and it is one file less to create.
         early.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
-        auto p = Subprocess::spawn(early);
-        if (p.ok()) run_process.emplace(std::move(*p));
+        try {
+          early_spawn = std::async(std::launch::async,
+                                   [early = std::move(early)] { return Subprocess::spawn(early); });
+        } catch (const std::system_error&) {
+          // No thread to spare: the ordinary order below starts the runtime instead.
+        }
       }
-      if (!run_process) {
+      if (!early_spawn.valid()) {
         early_fifo.reset();
         unlink(fifo.c_str());  // the ordinary order below writes a regular file
       }
     }
+    auto awaitEarlyRuntime = [&] {
+      if (!early_spawn.valid()) return;
+      Result<Subprocess> p = early_spawn.get();
+      if (p.ok()) {
+        run_process.emplace(std::move(*p));
+      } else {
+        spdlog::debug("runtime: starting {} early: {}", ctx.id, p.status().toString());
+        early_fifo.reset();
+        unlink((ctx.dir / "config.json").c_str());
+      }
+    };
     auto dropEarlyRuntime = [&] {
+      awaitEarlyRuntime();
       if (!run_process) return;
       run_process->kill(SIGKILL);
       (void)run_process->wait();
@@ -578,6 +602,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         seccomp_miss = std::move(entry);
       }
     }
+    awaitEarlyRuntime();
     if (seccomp_miss) dropEarlyRuntime();  // `create` it is, to cache crun's filter
     std::string config_text = config.dump(2);
     // The pipe must hold the whole config, so that handing it over never waits for crun.

@@ -127,6 +127,32 @@ TEST_F(ExecutorTest, AnAttachedRunWithTheDefaultNetworkEnds) {
   EXPECT_EQ(r.status.exit_code, 4);
 }
 
+// The crun started early (on its own thread, before the bundle is ready) must not outlive a run
+// that fails while preparing the bundle: nothing reads config.json, so it would wait forever.
+TEST_F(ExecutorTest, AnEarlyStartedRuntimeEndsWithARunThatFailsBeforeItsBundleIsReady) {
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult warm, executor_->run(spec({"/bin/true"}), io));  // filter cached
+  ASSERT_EQ(warm.status.exit_code, 0);
+  ContainerSpec broken = spec({"/bin/true"});
+  broken.rootfs.lower_dirs = {dir_->path() / "no-such-layer"};
+  EXPECT_THAT(executor_->run(broken, io), StatusIs(StatusCode::kNotFound));
+  // No child of this process is left: the early crun was killed and reaped.
+  std::vector<std::string> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    auto stat = readFile(entry.path() / "stat");
+    if (!stat.ok()) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+    std::size_t close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid())
+      children.push_back(stat->substr(0, close + 1));
+  }
+  EXPECT_TRUE(children.empty()) << "left running: " << children.front();
+}
+
 TEST_F(ExecutorTest, StdoutAndStderrLinesArriveInOrder) {
   Output output;
   ASSERT_OK_AND_ASSIGN(
