@@ -97,9 +97,9 @@ Status keyRevoke(const cli::GlobalOptions& options, const KeyFlags& flags) {
   return notFound("no API key with id " + flags.id);
 }
 
-void registerAdmin(CLI::App& app, cli::GlobalOptions& options) {
+void registerAdmin(CLI::App& command, cli::GlobalOptions& options) {
   auto flags = std::make_shared<KeyFlags>();
-  auto* admin = app.add_subcommand("admin", "Organizations and API keys (server side)");
+  auto* admin = &command;
   admin->require_subcommand(1);
   auto* org = admin->add_subcommand("org", "Organizations");
   org->require_subcommand(1);
@@ -129,6 +129,6 @@ void registerAdmin(CLI::App& app, cli::GlobalOptions& options) {
   });
 }
 
-CAIRN_REGISTER_COMMAND(110, registerAdmin);
+CAIRN_REGISTER_SUBCOMMAND(110, "admin", "Organizations and API keys (server side)", registerAdmin);
 
 }  // namespace

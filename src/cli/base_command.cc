@@ -219,8 +219,8 @@ Status bootstrap(const cairn::cli::GlobalOptions& options, const BaseFlags& flag
   return cairn::okStatus();
 }
 
-void registerBase(CLI::App& app, cairn::cli::GlobalOptions& options) {
-  auto* base = app.add_subcommand("base", "Debian base images without Docker Hub");
+void registerBase(CLI::App& command, cairn::cli::GlobalOptions& options) {
+  auto* base = &command;
   base->require_subcommand(1);
   auto flags = std::make_shared<BaseFlags>();
   auto* boot = base->add_subcommand(
@@ -245,6 +245,6 @@ void registerBase(CLI::App& app, cairn::cli::GlobalOptions& options) {
   });
 }
 
-CAIRN_REGISTER_COMMAND(310, registerBase);
+CAIRN_REGISTER_SUBCOMMAND(310, "base", "Debian base images without Docker Hub", registerBase);
 
 }  // namespace

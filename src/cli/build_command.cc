@@ -147,9 +147,9 @@ Status doBuild(const cairn::cli::GlobalOptions& options, const BuildFlags& flags
   return cairn::okStatus();
 }
 
-void registerBuild(CLI::App& app, cairn::cli::GlobalOptions& options) {
+void registerBuild(CLI::App& command, cairn::cli::GlobalOptions& options) {
   auto flags = std::make_shared<BuildFlags>();
-  auto* cmd = app.add_subcommand("build", "Build an image from a Dockerfile into the local store");
+  auto* cmd = &command;
   cmd->add_option("-f,--file", flags->file, "Dockerfile (default: CONTEXT/Dockerfile)");
   cmd->add_option("-t,--tag", flags->tags, "Name to tag the image with (repeatable)");
   cmd->add_option("--build-arg", flags->build_args, "Build-time variable K=V (repeatable)");
@@ -179,6 +179,7 @@ void registerBuild(CLI::App& app, cairn::cli::GlobalOptions& options) {
   });
 }
 
-CAIRN_REGISTER_COMMAND(30, registerBuild);
+CAIRN_REGISTER_SUBCOMMAND(30, "build", "Build an image from a Dockerfile into the local store",
+                          registerBuild);
 
 }  // namespace

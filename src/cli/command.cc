@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 
 #include "cairn/common/status.h"
 
@@ -12,13 +14,69 @@ namespace {
 int g_exit_code = 0;
 }
 
-std::vector<std::pair<int, CommandRegistrar>>& commandRegistry() {
-  static std::vector<std::pair<int, CommandRegistrar>> registry;
+std::vector<CommandEntry>& commandRegistry() {
+  static std::vector<CommandEntry> registry;
   return registry;
 }
 
 CommandRegistration::CommandRegistration(int order, CommandRegistrar registrar) {
-  commandRegistry().emplace_back(order, std::move(registrar));
+  CommandEntry entry;
+  entry.order = order;
+  entry.registrar = std::move(registrar);
+  commandRegistry().push_back(std::move(entry));
+}
+
+CommandRegistration::CommandRegistration(int order, const char* name, const char* description,
+                                         CommandBuilder builder) {
+  CommandEntry entry;
+  entry.order = order;
+  entry.name = name;
+  entry.description = description;
+  entry.builder = builder;
+  commandRegistry().push_back(std::move(entry));
+}
+
+std::string invokedCommand(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    // main's options that take a value; CLI11 takes the next argument as the value whatever it
+    // looks like (`--data-dir version version` is the data dir "version", then the command).
+    if (arg == "--data-dir" || arg == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help" || arg == "--version" || arg.starts_with("--data-dir=") ||
+        arg.starts_with("--log-level=")) {
+      continue;
+    }
+    // Anything else that starts with '-' (an unknown option, `--`, `-`) is read by rules this
+    // scan does not repeat; so is an empty argument.
+    if (arg.empty() || arg.front() == '-') return {};
+    return std::string(arg);
+  }
+  return {};
+}
+
+void addCommands(CLI::App& app, GlobalOptions& options, const std::string& only) {
+  auto& registry = commandRegistry();
+  // Same-order commands keep their registration order, so `cairn --help` lists them as before.
+  std::stable_sort(registry.begin(), registry.end(),
+                   [](const CommandEntry& a, const CommandEntry& b) { return a.order < b.order; });
+  for (const CommandEntry& entry : registry) {
+    if (entry.name == nullptr) {
+      entry.registrar(app, options);
+      continue;
+    }
+    CLI::App* cmd = app.add_subcommand(entry.name, entry.description);
+    if (only.empty() || only == entry.name) {
+      entry.builder(*cmd, options);
+    } else {
+      // A placeholder: listed by `cairn --help` like the complete command. If CLI11 ever starts
+      // parsing into it (the scan in invokedCommand read the line differently), main gets to
+      // build every command and parse again; this runs before any callback.
+      cmd->preparse_callback([](std::size_t) { throw NeedEveryCommand{}; });
+    }
+  }
 }
 
 void setExitCode(int code) {

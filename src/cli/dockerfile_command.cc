@@ -24,8 +24,8 @@ int checkDockerfile(const std::string& path) {
   return 0;
 }
 
-void registerDockerfile(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
-  auto* cmd = app.add_subcommand("dockerfile", "Work with Dockerfiles");
+void registerDockerfile(CLI::App& command, cairn::cli::GlobalOptions& /*options*/) {
+  auto* cmd = &command;
   cmd->require_subcommand(1);
   auto* check = cmd->add_subcommand(
       "check", "Parse a Dockerfile and print its stages and instructions (exit 1 on an error)");
@@ -34,6 +34,6 @@ void registerDockerfile(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
   check->callback([path] { cairn::cli::setExitCode(checkDockerfile(*path)); });
 }
 
-CAIRN_REGISTER_COMMAND(300, registerDockerfile);
+CAIRN_REGISTER_SUBCOMMAND(300, "dockerfile", "Work with Dockerfiles", registerDockerfile);
 
 }  // namespace

@@ -363,8 +363,8 @@ Status doPrune(const cairn::cli::GlobalOptions& options, const ImageFlags& flags
   return cairn::okStatus();
 }
 
-void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
-  auto* image = app.add_subcommand("image", "Pull, push, import, export and list images");
+void registerImage(CLI::App& command, cairn::cli::GlobalOptions& options) {
+  auto* image = &command;
   image->require_subcommand(1);
   auto flags = std::make_shared<ImageFlags>();
   image
@@ -428,6 +428,7 @@ void registerImage(CLI::App& app, cairn::cli::GlobalOptions& options) {
   prune->callback(run(doPrune));
 }
 
-CAIRN_REGISTER_COMMAND(300, registerImage);
+CAIRN_REGISTER_SUBCOMMAND(300, "image", "Pull, push, import, export and list images",
+                          registerImage);
 
 }  // namespace

@@ -1,12 +1,15 @@
 // `cairn`: one binary, many subcommands (serve, snapshot, build, run, image, base, …). Each
 // subcommand registers itself (see cairn/cli/command.h); main only orders and runs them.
-#include <algorithm>
-#include <iostream>
+#include <string>
 
 #include "cairn/cli/command.h"
 #include "cairn/common/log.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// Builds the app with every command complete (`only` empty) or only `only` complete, parses and
+// runs. Throws NeedEveryCommand (before any callback ran) when `only` was a wrong guess.
+int runCairn(int argc, char** argv, const std::string& only) {
   CLI::App app{"cairn — a self-hostable sandbox snapshot service", "cairn"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "cairn 0.1.0");
@@ -17,12 +20,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error|off")
       ->envname("CAIRN_LOG_LEVEL");
   app.parse_complete_callback([&] { cairn::initLogging(options.log_level); });
-
-  auto& registry = cairn::cli::commandRegistry();
-  std::stable_sort(registry.begin(), registry.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [order, registrar] : registry)
-    registrar(app, options);
+  cairn::cli::addCommands(app, options, only);
 
   try {
     app.parse(argc, argv);
@@ -31,4 +29,18 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   return cairn::cli::exitCode();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string only = cairn::cli::invokedCommand(argc, argv);
+  if (!only.empty()) {
+    try {
+      return runCairn(argc, argv, only);
+    } catch (const cairn::cli::NeedEveryCommand&) {
+      // Fall through: nothing was printed and no callback ran.
+    }
+  }
+  return runCairn(argc, argv, {});
 }

@@ -417,9 +417,9 @@ Status serve(const cli::GlobalOptions& global, const ServeFlags& flags) {
   return okStatus();
 }
 
-void registerServe(CLI::App& app, cli::GlobalOptions& options) {
+void registerServe(CLI::App& command, cli::GlobalOptions& options) {
   auto flags = std::make_shared<ServeFlags>();
-  auto* cmd = app.add_subcommand("serve", "Run the Daytona-compatible snapshot server");
+  auto* cmd = &command;
   cmd->add_option("--listen", flags->listen,
                   "HOST:PORT (env CAIRN_LISTEN; default 127.0.0.1:3000)");
   cmd->add_option("--public-url", flags->public_url,
@@ -447,6 +447,7 @@ void registerServe(CLI::App& app, cli::GlobalOptions& options) {
   });
 }
 
-CAIRN_REGISTER_COMMAND(100, registerServe);
+CAIRN_REGISTER_SUBCOMMAND(100, "serve", "Run the Daytona-compatible snapshot server",
+                          registerServe);
 
 }  // namespace

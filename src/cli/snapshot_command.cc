@@ -159,9 +159,8 @@ void printSnapshot(const cairn::Snapshot& s) {
   printTable(rows);
 }
 
-void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
-  auto* cmd = app.add_subcommand(
-      "snapshot", "Create, list, inspect and delete snapshots on a Cairn or Daytona server");
+void registerSnapshot(CLI::App& command, cairn::cli::GlobalOptions& /*options*/) {
+  auto* cmd = &command;
   cmd->require_subcommand(1);
   static ConnectionFlags conn;
   cmd->add_option("--api-url", conn.api_url,
@@ -393,6 +392,8 @@ void registerSnapshot(CLI::App& app, cairn::cli::GlobalOptions& /*options*/) {
   }
 }
 
-CAIRN_REGISTER_COMMAND(300, registerSnapshot);
+CAIRN_REGISTER_SUBCOMMAND(300, "snapshot",
+                          "Create, list, inspect and delete snapshots on a Cairn or Daytona server",
+                          registerSnapshot);
 
 }  // namespace

@@ -5,14 +5,15 @@
 
 namespace {
 
-void registerVersion(CLI::App& app, cairn::cli::GlobalOptions& options) {
-  auto* cmd = app.add_subcommand("version", "Print the version and the data directory in use");
+void registerVersion(CLI::App& command, cairn::cli::GlobalOptions& options) {
+  auto* cmd = &command;
   cmd->callback([&options] {
     std::cout << "cairn 0.1.0\n"
               << "data dir: " << cairn::cli::resolvedDataDir(options) << "\n";
   });
 }
 
-CAIRN_REGISTER_COMMAND(1000, registerVersion);
+CAIRN_REGISTER_SUBCOMMAND(1000, "version", "Print the version and the data directory in use",
+                          registerVersion);
 
 }  // namespace

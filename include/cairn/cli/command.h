@@ -1,7 +1,18 @@
 // How `cairn` subcommands plug into the one binary: each subcommand lives in its own file under
-// src/cli/ and registers itself with CAIRN_REGISTER_COMMAND, so adding a command touches no
-// shared file. A command parses flags with CLI11, calls a library, prints, and returns an exit
-// code: 0 ok, 1 failed, 2 usage.
+// src/cli/ and registers itself with CAIRN_REGISTER_SUBCOMMAND (or the older
+// CAIRN_REGISTER_COMMAND), so adding a command touches no shared file. A command parses flags
+// with CLI11, calls a library, prints, and returns an exit code: 0 ok, 1 failed, 2 usage.
+//
+// Start-up cost: building a command's CLI11 options (App, Option, Validator objects) costs more
+// than running `cairn version` itself, so `cairn` builds the options of the one command a
+// command line invokes only; every other command is a name and a description, which is all
+// `cairn --help` shows. A command line main cannot read with certainty gets every command built,
+// as before. Register new commands with CAIRN_REGISTER_SUBCOMMAND:
+//
+//   void buildVersion(CLI::App& cmd, cairn::cli::GlobalOptions& options) {
+//     cmd.callback([&options] { ... });
+//   }
+//   CAIRN_REGISTER_SUBCOMMAND(1000, "version", "Print the version", buildVersion);
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,6 +21,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cairn::cli {
@@ -28,15 +40,51 @@ std::string resolvedDataDir(const GlobalOptions& options);
 void setExitCode(int code);
 int exitCode();
 
+//! Adds a subcommand (and its options) to `app`, the top-level `cairn` app. Always run.
 using CommandRegistrar = std::function<void(CLI::App& app, GlobalOptions& options)>;
+//! Fills in `cmd`, a subcommand `cairn` already created with its name and description: options,
+//! sub-subcommands, callbacks. Run only when the command line may invoke that subcommand.
+using CommandBuilder = void (*)(CLI::App& cmd, GlobalOptions& options);
+
+//! One registered subcommand. `name` is null for a CommandRegistrar (which names its subcommand
+//! itself and so is always run).
+struct CommandEntry {
+  int order = 0;
+  const char* name = nullptr;
+  const char* description = nullptr;
+  CommandBuilder builder = nullptr;
+  CommandRegistrar registrar;
+};
 
 struct CommandRegistration {
   CommandRegistration(int order, CommandRegistrar registrar);
+  CommandRegistration(int order, const char* name, const char* description, CommandBuilder builder);
 };
 
-std::vector<std::pair<int, CommandRegistrar>>& commandRegistry();
+//! Every registration, in static-initialization order (main sorts it by `order`, stably).
+std::vector<CommandEntry>& commandRegistry();
+
+//! The name of the subcommand `argv` invokes, read the way CLI11 will read it: the first
+//! argument that is neither one of `cairn`'s own options (--data-dir, --log-level, -h, --help,
+//! --version) nor such an option's value. Empty when there is none, or when the line holds
+//! anything this scan does not know for sure how CLI11 reads (another option before the
+//! command, `--`, a lone `-`): then every command must be built.
+std::string invokedCommand(int argc, const char* const* argv);
+
+//! Thrown out of CLI::App::parse when the command line reached a subcommand whose options were
+//! not built: main builds them all and parses again.
+struct NeedEveryCommand {};
+
+//! Adds every registered subcommand to `app` in order: all of them complete when `only` is
+//! empty, else only the one named `only` complete and the others as placeholders (name and
+//! description; parsing into one throws NeedEveryCommand).
+void addCommands(CLI::App& app, GlobalOptions& options, const std::string& only);
 
 }  // namespace cairn::cli
 
 #define CAIRN_REGISTER_COMMAND(order, fn) \
   static ::cairn::cli::CommandRegistration CAIRN_CONCAT_(cairn_cli_reg_, __LINE__)(order, fn)
+
+#define CAIRN_REGISTER_SUBCOMMAND(order, name, description, builder)                \
+  static ::cairn::cli::CommandRegistration CAIRN_CONCAT_(cairn_cli_reg_, __LINE__)( \
+      order, name, description, builder)
