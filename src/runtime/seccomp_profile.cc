@@ -1073,6 +1073,7 @@ struct SeccompLibrary {
   int (*rule_add_array)(scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int arg_cnt,
                         const struct scmp_arg_cmp* arg_array) = nullptr;
   int (*export_bpf)(const scmp_filter_ctx ctx, int fd) = nullptr;
+  const scmp_version* (*version)() = nullptr;
 };
 
 Result<const SeccompLibrary*> seccompLibrary() {
@@ -1101,6 +1102,7 @@ Result<const SeccompLibrary*> seccompLibrary() {
     bind(lib.syscall_resolve_name, "seccomp_syscall_resolve_name");
     bind(lib.rule_add_array, "seccomp_rule_add_array");
     bind(lib.export_bpf, "seccomp_export_bpf");
+    bind(lib.version, "seccomp_version");
     if (!missing.ok()) return missing;
     return lib;
   }();
@@ -1275,6 +1277,18 @@ Result<std::string> compileWith(const SeccompLibrary& lib, const OrderedJson& se
 
 }  // namespace
 #endif  // CAIRN_HAVE_SECCOMP_H
+
+Result<std::string> seccompCompilerVersion() {
+#ifdef CAIRN_HAVE_SECCOMP_H
+  CAIRN_ASSIGN_OR_RETURN(const SeccompLibrary* lib, seccompLibrary());
+  const scmp_version* v = lib->version();
+  if (v == nullptr) return internalError("seccomp_version returned nothing");
+  return "libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->micro);
+#else
+  return failedPrecondition("seccomp: built without libseccomp's header (libseccomp-dev)");
+#endif
+}
 
 Result<std::string> compileSeccompFilter(const OrderedJson& section, SeccompFilterLayout layout) {
 #ifdef CAIRN_HAVE_SECCOMP_H

@@ -748,6 +748,11 @@ TEST(SeccompCompileTest, CustomActionsAndArgumentRules) {
 #endif
 }
 
+TEST(SeccompCompileTest, CompilerVersionNamesLibseccomp) {
+  ASSERT_OK_AND_ASSIGN(std::string version, seccompCompilerVersion());
+  EXPECT_THAT(version, ::testing::MatchesRegex("libseccomp [0-9]+\\.[0-9]+\\.[0-9]+"));
+}
+
 TEST(SeccompCompileTest, RejectsWhatItCannotCompileWithClearErrors) {
   auto compile = [](const char* json) {
     auto section = parseOrderedJson(json);

@@ -182,4 +182,8 @@ enum class SeccompFilterLayout {
 Result<std::string> compileSeccompFilter(
     const OrderedJson& section, SeccompFilterLayout layout = SeccompFilterLayout::kBinaryTree);
 
+//! The compiler compileSeccompFilter uses, e.g. "libseccomp 2.5.4": part of a cache key for
+//! its output (another version may know more syscall names, so compile a profile differently).
+Result<std::string> seccompCompilerVersion();
+
 }  // namespace cairn::runtime
