@@ -1,9 +1,18 @@
 #include "cairn/common/crypto.h"
 
+// SHA-256 goes through OpenSSL's low-level SHA256_* functions, which 3.0 deprecates in favour of
+// EVP. The EVP route fetches the algorithm from a provider: the first digest of a process
+// initializes the library context, reads openssl.cnf and loads the default provider, 0.4–0.75
+// ms here (docs/benchmarks.md), which every short CLI process pays (`cairn run` hashes an
+// image's manifest and config). SHA256_* run the same assembly (SHA-NI, AVX2) with no such
+// set-up, and OpenSSL 3.x still ships them. MD5 and HMAC, needed only by the S3 and Daytona
+// paths, stay on EVP.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -43,17 +52,20 @@ std::array<std::uint8_t, N> finishDigest(EVP_MD_CTX* ctx) {
 }  // namespace
 
 struct Sha256::Impl {
-  MdCtx ctx = newDigest(EVP_sha256());
+  SHA256_CTX ctx;
+  Impl() { checkOpenSsl(SHA256_Init(&ctx)); }
 };
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 void Sha256::update(const void* data, std::size_t size) {
-  checkOpenSsl(EVP_DigestUpdate(impl_->ctx.get(), data, size));
+  checkOpenSsl(SHA256_Update(&impl_->ctx, data, size));
 }
 Sha256Bytes Sha256::finish() {
-  return finishDigest<32>(impl_->ctx.get());
+  Sha256Bytes out{};
+  checkOpenSsl(SHA256_Final(out.data(), &impl_->ctx));
+  return out;
 }
 std::string Sha256::finishHex() {
   return hexEncode(finish());

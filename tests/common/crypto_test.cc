@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cairn/common/encoding.h"
 
 namespace cairn {
@@ -10,6 +12,22 @@ namespace {
 TEST(CryptoTest, Sha256KnownVectors) {
   EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// FIPS 180-2's long vectors: a two-block message and a million 'a's fed in odd-sized pieces,
+// through a moved-to hasher (the state moves with it).
+TEST(CryptoTest, Sha256LongVectorsAndMove) {
+  EXPECT_EQ(sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 first;
+  const std::string chunk(999, 'a');
+  std::size_t fed = 0;
+  for (; fed + chunk.size() <= 500000; fed += chunk.size())
+    first.update(chunk);
+  Sha256 moved = std::move(first);
+  for (; fed < 1000000; fed += std::min(chunk.size(), 1000000 - fed))
+    moved.update(std::string_view(chunk).substr(0, std::min(chunk.size(), 1000000 - fed)));
+  EXPECT_EQ(moved.finishHex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(CryptoTest, Sha256StreamingEqualsOneShot) {

@@ -1,4 +1,4 @@
-// Hashes and MACs through OpenSSL's EVP interface: sha256 (content addressing, build refs),
+// Hashes and MACs through OpenSSL: sha256 (content addressing, build refs),
 // md5 (Daytona's context hashes), hmac-sha256 (SigV4). Streaming classes for large inputs.
 #pragma once
 
