@@ -163,11 +163,19 @@ TEST_P(StoreGcEngineTest, DeletingASnapshotFreesItsBlobsAndKeepsSharedOnes) {
   EXPECT_FALSE(has(ia.config));
   EXPECT_FALSE(has(garbage));
   // With the steps evicted from the cache, a's own layer goes too; with the default budget the
-  // cache still holds the step, and its exported layer stays for the next cache hit.
+  // cache still holds the step, and its exported layer stays for the next cache hit. Built
+  // layers are layer-tar notes: the note file itself is what goes.
   EXPECT_EQ(has(ia.layers[1]), !GetParam());
+  EXPECT_EQ(fs::exists(data_ / "blobs" / "layer-tars" / ia.layers[1].hex()), !GetParam());
   EXPECT_TRUE(has(ia.layers[0]));  // b's first layer
   for (const Digest& d : {ib.manifest, ib.config, ib.layers[0], ib.layers[1]})
     EXPECT_TRUE(has(d)) << d.str();
+  // b's layers still read back whole: the tar made from the notes' dirs has its digest.
+  for (const Digest& d : ib.layers) {
+    auto bytes = blobs_->readAll(d, 1 << 30);
+    ASSERT_TRUE(bytes.ok()) << d.str() << ": " << bytes.status();
+    EXPECT_EQ(Digest::ofBytes(*bytes), d);
+  }
   EXPECT_TRUE(has(Digest::ofBytes(tar))) << "the uploaded context is an object: it stays";
   ASSERT_OK_AND_ASSIGN(auto found, engine_->findBuilt(b.build_info->snapshot_ref));
   EXPECT_TRUE(found.has_value());
