@@ -1,7 +1,5 @@
 #include "cairn/common/curl_api.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 #include <utility>
 
@@ -12,54 +10,26 @@ namespace {
 // (OpenSSL, GnuTLS and NSS flavours alike).
 constexpr const char* kCurlSoname = "libcurl.so.4";
 
-// Looks `name` up in `handle` and stores it in `fn`, typed as the field it fills.
-template <typename Fn>
-Status resolve(void* handle, const std::string& soname, const char* name, Fn& fn) {
-  dlerror();
-  void* sym = dlsym(handle, name);
-  if (sym == nullptr) {
-    const char* why = dlerror();
-    return failedPrecondition(soname + " has no " + name + " (" +
-                              (why != nullptr ? why : "null symbol") +
-                              "): is it really libcurl 7.x or later?");
-  }
-  // POSIX guarantees that a data pointer from dlsym converts to a function pointer.
-  fn = reinterpret_cast<Fn>(sym);
-  return okStatus();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<LoadedCurl>> LoadedCurl::load(const std::string& soname) {
-  // RTLD_LOCAL: libcurl's symbols serve only this table, never resolve other libraries' names.
-  // RTLD_NODELETE: libraries of libcurl's chain (gnutls, krb5, ...) allocate in their
-  // constructors and keep the memory in static data; unmapping them on dlclose would strand it
-  // (LeakSanitizer reports it as leaked). Nothing gains from unloading a library a process used.
-  void* handle = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (handle == nullptr) {
-    const char* why = dlerror();
-    return failedPrecondition(soname + " not found: install libcurl4 (" +
-                              (why != nullptr ? why : "dlopen failed") + ")");
-  }
-  std::unique_ptr<LoadedCurl> loaded(new LoadedCurl());
-  loaded->handle_ = handle;
+  CAIRN_ASSIGN_OR_RETURN(SharedLibrary library, SharedLibrary::open(soname, "libcurl4"));
+  std::unique_ptr<LoadedCurl> loaded(new LoadedCurl(std::move(library)));
+  const SharedLibrary& lib = loaded->library_;
   CurlApi& api = loaded->api_;
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_global_init", api.global_init));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_init", api.easy_init));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_setopt", api.easy_setopt));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_perform", api.easy_perform));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_getinfo", api.easy_getinfo));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_reset", api.easy_reset));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_cleanup", api.easy_cleanup));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_easy_strerror", api.easy_strerror));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_slist_append", api.slist_append));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_slist_free_all", api.slist_free_all));
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "curl_version", api.version));
+  constexpr std::string_view kHint = ": is it really libcurl 7.x or later?";
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_global_init", api.global_init, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_init", api.easy_init, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_setopt", api.easy_setopt, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_perform", api.easy_perform, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_getinfo", api.easy_getinfo, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_reset", api.easy_reset, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_cleanup", api.easy_cleanup, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_easy_strerror", api.easy_strerror, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_slist_append", api.slist_append, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_slist_free_all", api.slist_free_all, kHint));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("curl_version", api.version, kHint));
   return loaded;
-}
-
-LoadedCurl::~LoadedCurl() {
-  if (handle_ != nullptr) dlclose(handle_);
 }
 
 Result<const CurlApi*> curlApi() {

@@ -1,7 +1,5 @@
 #include "cairn/layer/archive_api.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 #include <utility>
 
@@ -11,48 +9,20 @@ namespace {
 // The soname of libarchive's ABI 13, the one Debian's and Ubuntu's libarchive13 (3.x) provide.
 constexpr const char* kArchiveSoname = "libarchive.so.13";
 
-// Looks `name` up in `handle` and stores it in `fn`, typed as the field it fills.
-template <typename Fn>
-Status resolve(void* handle, const std::string& soname, const char* name, Fn& fn) {
-  dlerror();
-  void* sym = dlsym(handle, name);
-  if (sym == nullptr) {
-    const char* why = dlerror();
-    // archive_write_open2, the newest function in the table, appeared in libarchive 3.6.0.
-    return failedPrecondition(soname + " has no " + name + " (" +
-                              (why != nullptr ? why : "null symbol") +
-                              "): is it really libarchive 3.6 or later?");
-  }
-  // POSIX guarantees that a data pointer from dlsym converts to a function pointer.
-  fn = reinterpret_cast<Fn>(sym);
-  return okStatus();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<LoadedArchive>> LoadedArchive::load(const std::string& soname) {
-  // RTLD_LOCAL: libarchive's symbols serve only this table, never resolve other libraries'
-  // names. RTLD_NODELETE: libxml2 and ICU (libarchive's chain) allocate in their constructors
-  // and keep the memory in static data; unmapping them on dlclose would strand it
-  // (LeakSanitizer reports it as leaked). Nothing gains from unloading a library a process used.
-  void* handle = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (handle == nullptr) {
-    const char* why = dlerror();
-    return failedPrecondition(soname + " not found: install libarchive13 (" +
-                              (why != nullptr ? why : "dlopen failed") + ")");
-  }
-  std::unique_ptr<LoadedArchive> loaded(new LoadedArchive());
-  loaded->handle_ = handle;
+  CAIRN_ASSIGN_OR_RETURN(SharedLibrary library, SharedLibrary::open(soname, "libarchive13"));
+  std::unique_ptr<LoadedArchive> loaded(new LoadedArchive(std::move(library)));
+  const SharedLibrary& lib = loaded->library_;
   ArchiveApi& api = loaded->api_;
+  // archive_write_open2, the newest function in the table, appeared in libarchive 3.6.0.
+  constexpr std::string_view kHint = ": is it really libarchive 3.6 or later?";
 #define CAIRN_LAYER_ARCHIVE_RESOLVE(name) \
-  CAIRN_RETURN_IF_ERROR(resolve(handle, soname, "archive_" #name, api.name));
+  CAIRN_RETURN_IF_ERROR(lib.resolve("archive_" #name, api.name, kHint));
   CAIRN_LAYER_ARCHIVE_FUNCTIONS(CAIRN_LAYER_ARCHIVE_RESOLVE)
 #undef CAIRN_LAYER_ARCHIVE_RESOLVE
   return loaded;
-}
-
-LoadedArchive::~LoadedArchive() {
-  if (handle_ != nullptr) dlclose(handle_);
 }
 
 Result<const ArchiveApi*> archiveApi() {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "cairn/common/shared_library.h"
 #include "cairn/common/status.h"
 
 namespace cairn {
@@ -50,15 +51,14 @@ struct CurlApi {
 class LoadedCurl {
  public:
   [[nodiscard]] static Result<std::unique_ptr<LoadedCurl>> load(const std::string& soname);
-  ~LoadedCurl();
   LoadedCurl(const LoadedCurl&) = delete;
   LoadedCurl& operator=(const LoadedCurl&) = delete;
 
   const CurlApi& api() const { return api_; }
 
  private:
-  LoadedCurl() = default;
-  void* handle_ = nullptr;
+  explicit LoadedCurl(SharedLibrary library) : library_(std::move(library)) {}
+  SharedLibrary library_;
   CurlApi api_;
 };
 

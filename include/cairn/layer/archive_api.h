@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "cairn/common/shared_library.h"
 #include "cairn/common/status.h"
 
 namespace cairn::layer {
@@ -104,15 +105,14 @@ struct ArchiveApi {
 class LoadedArchive {
  public:
   [[nodiscard]] static Result<std::unique_ptr<LoadedArchive>> load(const std::string& soname);
-  ~LoadedArchive();
   LoadedArchive(const LoadedArchive&) = delete;
   LoadedArchive& operator=(const LoadedArchive&) = delete;
 
   const ArchiveApi& api() const { return api_; }
 
  private:
-  LoadedArchive() = default;
-  void* handle_ = nullptr;
+  explicit LoadedArchive(SharedLibrary library) : library_(std::move(library)) {}
+  SharedLibrary library_;
   ArchiveApi api_;
 };
 
