@@ -1,9 +1,9 @@
 # `cmake --install`: the public headers, the static libraries the SDK links (sdk → image →
 # dockerfile → common), the `cairn` binary (installed by src/cli), a CMake package
 # (`find_package(cairn)` → `cairn::sdk`, `cairn::image`, …) and a pkg-config file `cairn.pc`.
-# Static libraries carry their private dependencies (OpenSSL, zlib, toml++) into the consumer's
-# link, so cairnConfig.cmake finds them again with find_dependency. libcurl is not one of them:
-# it is loaded at run time (cairn/common/curl_api.h).
+# Static libraries carry their private dependencies (zlib, toml++) into the consumer's link, so
+# cairnConfig.cmake finds them again with find_dependency. libcurl and libcrypto are not among
+# them: they are loaded at run time (cairn/common/shared_library.h).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

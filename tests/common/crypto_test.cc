@@ -1,5 +1,6 @@
 #include "cairn/common/crypto.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +9,23 @@
 
 namespace cairn {
 namespace {
+
+bool cryptoMapped() {
+  void* handle = ::dlopen("libcrypto.so.3", RTLD_NOLOAD | RTLD_LAZY);
+  if (handle == nullptr) return false;
+  ::dlclose(handle);
+  return true;
+}
+
+// Recorded during static initialization, before any test hashed: linking cairn::common does
+// not map libcrypto; the first hash does.
+const bool kCryptoMappedAtStart = cryptoMapped();
+
+TEST(CryptoTest, LibcryptoIsLoadedByTheFirstHashNotAtStart) {
+  EXPECT_FALSE(kCryptoMappedAtStart);
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(cryptoMapped());
+}
 
 TEST(CryptoTest, Sha256KnownVectors) {
   EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
