@@ -36,13 +36,6 @@ std::vector<CommandEntry>& commandRegistry() {
   return registry;
 }
 
-CommandRegistration::CommandRegistration(int order, CommandRegistrar registrar) {
-  CommandEntry entry;
-  entry.order = order;
-  entry.registrar = std::move(registrar);
-  commandRegistry().push_back(std::move(entry));
-}
-
 CommandRegistration::CommandRegistration(int order, const char* name, const char* description,
                                          CommandBuilder builder) {
   CommandEntry entry;
@@ -80,10 +73,6 @@ void addCommands(CLI::App& app, GlobalOptions& options, const std::string& only)
   std::stable_sort(registry.begin(), registry.end(),
                    [](const CommandEntry& a, const CommandEntry& b) { return a.order < b.order; });
   for (const CommandEntry& entry : registry) {
-    if (entry.name == nullptr) {
-      entry.registrar(app, options);
-      continue;
-    }
     if (only.empty() || only == entry.name) {
       entry.builder(*app.add_subcommand(entry.name, entry.description), options);
     } else {

@@ -276,11 +276,9 @@ void finishRunArgs(RunFlags& flags) {
     flags.command.erase(flags.command.begin());
 }
 
-void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
+void registerRun(CLI::App& command, cairn::cli::GlobalOptions& options) {
   auto flags = std::make_shared<RunFlags>();
-  auto* cmd = app.add_subcommand("run",
-                                 "Run a command in a sandbox from a stored image (or a root "
-                                 "filesystem)");
+  auto* cmd = &command;
   cmd->add_option("--rootfs", flags->rootfs, "Root filesystem directory (not modified)");
   cmd->add_option("--cpu", flags->cpus, "CPUs (fractions allowed)");
   cmd->add_option("--memory", flags->memory_gb, "Memory limit in GB");
@@ -314,6 +312,8 @@ void registerRun(CLI::App& app, cairn::cli::GlobalOptions& options) {
   });
 }
 
-CAIRN_REGISTER_COMMAND(300, registerRun);
+CAIRN_REGISTER_SUBCOMMAND(300, "run",
+                          "Run a command in a sandbox from a stored image (or a root filesystem)",
+                          registerRun);
 
 }  // namespace

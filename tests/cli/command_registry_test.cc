@@ -39,16 +39,15 @@ void buildBeta(CLI::App& cmd, GlobalOptions& /*options*/) {
   set->add_option("VALUE", g_beta_value, "The value")->required();
 }
 
-// The older form: names its subcommand itself, so it is always run.
-void registerGamma(CLI::App& app, GlobalOptions& /*options*/) {
+void buildGamma(CLI::App& cmd, GlobalOptions& /*options*/) {
   ++g_gamma_builds;
-  app.add_subcommand("gamma", "Always complete")->add_option("--depth", "How deep");
+  cmd.add_option("--depth", "How deep");
 }
 
 // Orders as the real commands use them: gamma and beta share one order and keep the order they
 // registered in.
 CAIRN_REGISTER_SUBCOMMAND(20, "beta", "Holds a value", buildBeta);
-CAIRN_REGISTER_COMMAND(20, registerGamma);
+CAIRN_REGISTER_SUBCOMMAND(20, "gamma", "Another command", buildGamma);
 CAIRN_REGISTER_SUBCOMMAND(10, "alpha", "Does alpha things", buildAlpha);
 
 std::vector<const char*> argvOf(const std::vector<const char*>& args) {
@@ -120,18 +119,18 @@ TEST_F(CommandRegistryTest, EveryCommandIsBuiltWhenNoneIsNamed) {
   EXPECT_THAT(names, ElementsAre("alpha", "beta", "gamma"));
 }
 
-TEST_F(CommandRegistryTest, OnlyTheNamedCommandAndTheOlderFormAreBuilt) {
+TEST_F(CommandRegistryTest, OnlyTheNamedCommandIsBuilt) {
   TestApp t("alpha");
   EXPECT_EQ(g_alpha_builds, 1);
   EXPECT_EQ(g_beta_builds, 0);
-  EXPECT_EQ(g_gamma_builds, 1);
+  EXPECT_EQ(g_gamma_builds, 0);
   t.parse({"alpha", "--loud"});
   EXPECT_EQ(g_alpha_runs, 1);
-  // A name no lazy command has (e.g. an older-form command's) leaves every lazy one a
-  // placeholder.
-  TestApp u("gamma");
+  // A name no command has leaves every command a placeholder.
+  TestApp u("bogus");
   EXPECT_EQ(g_alpha_builds, 1);
   EXPECT_EQ(g_beta_builds, 0);
+  EXPECT_EQ(g_gamma_builds, 0);
 }
 
 TEST_F(CommandRegistryTest, PlaceholdersShowInHelpExactlyAsCompleteCommands) {

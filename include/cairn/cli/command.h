@@ -1,6 +1,6 @@
 // How `cairn` subcommands plug into the one binary: each subcommand lives in its own file under
-// src/cli/ and registers itself with CAIRN_REGISTER_SUBCOMMAND (or the older
-// CAIRN_REGISTER_COMMAND), so adding a command touches no shared file. A command parses flags
+// src/cli/ and registers itself with CAIRN_REGISTER_SUBCOMMAND, so adding a command touches no
+// shared file. A command parses flags
 // with CLI11, calls a library, prints, and returns an exit code: 0 ok, 1 failed, 2 usage.
 //
 // Start-up cost: building a command's CLI11 options (App, Option, Validator objects) costs more
@@ -19,7 +19,6 @@
 
 #include "cairn/common/status.h"
 
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,24 +39,19 @@ std::string resolvedDataDir(const GlobalOptions& options);
 void setExitCode(int code);
 int exitCode();
 
-//! Adds a subcommand (and its options) to `app`, the top-level `cairn` app. Always run.
-using CommandRegistrar = std::function<void(CLI::App& app, GlobalOptions& options)>;
 //! Fills in `cmd`, a subcommand `cairn` already created with its name and description: options,
 //! sub-subcommands, callbacks. Run only when the command line may invoke that subcommand.
 using CommandBuilder = void (*)(CLI::App& cmd, GlobalOptions& options);
 
-//! One registered subcommand. `name` is null for a CommandRegistrar (which names its subcommand
-//! itself and so is always run).
+//! One registered subcommand.
 struct CommandEntry {
   int order = 0;
   const char* name = nullptr;
   const char* description = nullptr;
   CommandBuilder builder = nullptr;
-  CommandRegistrar registrar;
 };
 
 struct CommandRegistration {
-  CommandRegistration(int order, CommandRegistrar registrar);
   CommandRegistration(int order, const char* name, const char* description, CommandBuilder builder);
 };
 
@@ -81,9 +75,6 @@ struct NeedEveryCommand {};
 void addCommands(CLI::App& app, GlobalOptions& options, const std::string& only);
 
 }  // namespace cairn::cli
-
-#define CAIRN_REGISTER_COMMAND(order, fn) \
-  static ::cairn::cli::CommandRegistration CAIRN_CONCAT_(cairn_cli_reg_, __LINE__)(order, fn)
 
 #define CAIRN_REGISTER_SUBCOMMAND(order, name, description, builder)                \
   static ::cairn::cli::CommandRegistration CAIRN_CONCAT_(cairn_cli_reg_, __LINE__)( \
