@@ -124,4 +124,20 @@ TEST_F(CommandsTest, VersionFlagAndCommand) {
               HasSubstr("cairn 0.1.0\ndata dir: " + (tmp_->path() / "xdg/cairn").string()));
 }
 
+// libcurl, libarchive and libcrypto (and their chains) are loaded on first use: a start of
+// `cairn` maps none of them (docs/architecture.md, "Dependencies"). A link change that brings
+// one back costs every `cairn run` its load again, which no functional test would notice. The
+// dynamic loader lists what it maps for the binary, without running it, when
+// LD_TRACE_LOADED_OBJECTS is set (what ldd does).
+TEST_F(CommandsTest, AStartMapsNoneOfTheLibrariesLoadedOnFirstUse) {
+  auto traced = cairn::testing::runProgram(CAIRN_BINARY, tmp_->path(), {},
+                                           {{"LD_TRACE_LOADED_OBJECTS", "1"}});
+  ASSERT_EQ(traced.exit_code, 0) << traced.err;
+  ASSERT_THAT(traced.out, HasSubstr("libc.so.6")) << "not the loader's list";
+  for (const char* lib : {"libcurl", "libarchive", "libcrypto", "libssl", "libxml2", "libicu",
+                          "libnettle", "libgnutls"}) {
+    EXPECT_THAT(traced.out, ::testing::Not(HasSubstr(lib))) << traced.out;
+  }
+}
+
 }  // namespace
