@@ -21,23 +21,8 @@ RUNS=${4:-40}
 WORK=$(mktemp -d /tmp/cairn-bench-hf.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-ROOTFS=$WORK/rootfs
-mkdir -p "$ROOTFS/bin" "$ROOTFS/etc"
-cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
-for a in sh true echo sleep; do ln -s busybox "$ROOTFS/bin/$a"; done
-
-# Bare crun: its default spec (new namespaces incl. a netns with loopback only, read-only root).
-BUNDLE=$WORK/bundle
-mkdir -p "$BUNDLE"
-(cd "$BUNDLE" && crun spec && python3 - "$ROOTFS" <<'PY'
-import json, sys
-c = json.load(open("config.json"))
-c["root"] = {"path": sys.argv[1], "readonly": True}
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"]
-json.dump(c, open("config.json", "w"))
-PY
-)
+# The busybox rootfs and bare crun's bundle on it.
+. "$(dirname "$(realpath "$0")")/busybox_bundle.sh"
 
 # The same files as an image in each cairn's store (FROM scratch, one COPY).
 mkdir -p "$WORK/ctx"

@@ -11,23 +11,8 @@ N=${2:-30}
 WORK=$(mktemp -d /tmp/cairn-bench-run.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-ROOTFS=$WORK/rootfs
-mkdir -p "$ROOTFS/bin" "$ROOTFS/etc"
-cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
-for a in sh true echo; do ln -s busybox "$ROOTFS/bin/$a"; done
-
-# Bare crun: its default spec (new netns with loopback only, no cgroup limits) running `true`.
-BUNDLE=$WORK/bundle
-mkdir -p "$BUNDLE"
-(cd "$BUNDLE" && crun spec && python3 - "$ROOTFS" <<'PY'
-import json, sys
-c = json.load(open("config.json"))
-c["root"] = {"path": sys.argv[1], "readonly": True}
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"]
-json.dump(c, open("config.json", "w"))
-PY
-)
+# The busybox rootfs and bare crun's bundle on it.
+. "$(dirname "$(realpath "$0")")/busybox_bundle.sh"
 
 # Wall time and CPU time (user + system of every process involved, from getrusage of the
 # children): CPU time is what the load on a shared machine does not inflate.
