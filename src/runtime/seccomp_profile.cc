@@ -252,7 +252,11 @@ SeccompProfile buildDefaultProfile() {
   p.arch_map = {{"SCMP_ARCH_X86_64", {"SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
                 {"SCMP_ARCH_AARCH64", {"SCMP_ARCH_ARM"}}};
 
+  p.syscalls.reserve(48);
   std::vector<std::string> ordinary;
+  ordinary.reserve(kFileSyscalls.size() + kIoSyscalls.size() + kMemorySyscalls.size() +
+                   kProcessSyscalls.size() + kCredentialSyscalls.size() +
+                   kSignalAndTimeSyscalls.size() + kNetworkAndIpcSyscalls.size());
   for (const auto* group : {&kFileSyscalls, &kIoSyscalls, &kMemorySyscalls, &kProcessSyscalls,
                             &kCredentialSyscalls, &kSignalAndTimeSyscalls, &kNetworkAndIpcSyscalls})
     ordinary.insert(ordinary.end(), group->begin(), group->end());
@@ -661,19 +665,22 @@ namespace {
 // rule, the names it still carries. Shared by the JSON and the text form, so they cannot drift.
 struct ResolvedRule {
   const SeccompRule* rule = nullptr;
-  std::vector<std::string_view> names;
+  std::size_t first = 0;  //!< its names are ResolvedSection::names[first, last)
+  std::size_t last = 0;
 };
 struct ResolvedSection {
   std::vector<std::string_view> architectures;
   std::vector<ResolvedRule> rules;
+  std::vector<const std::string*> names;  //!< every kept name, rule after rule
 };
 
-// The (name, action, errno) triples already given unconditionally. An open-addressing hash
-// table over the profile's own strings: resolving the default profile inserts ~400 names, and a
-// node-based set spent more time in malloc and memcmp than the rest of the resolution.
+// The (name, action, errno) triples already given unconditionally: an open-addressing hash
+// table of (rule, name) indexes into the profile. Resolving the default profile inserts ~400
+// names; a node-based set spent more time in malloc and memcmp than the rest of the
+// resolution, and small slots keep a one-shot `cairn run` from faulting in pages for them.
 class VerdictSet {
  public:
-  explicit VerdictSet(const SeccompProfile& profile) {
+  explicit VerdictSet(const SeccompProfile& profile) : profile_(profile) {
     std::size_t names = 0;
     for (const SeccompRule& r : profile.syscalls)
       names += r.names.size();
@@ -684,27 +691,30 @@ class VerdictSet {
   }
 
   //! false when (name, rule's action, rule's errno) was inserted before.
-  bool insert(std::string_view name, const SeccompRule& rule) {
+  bool insert(std::uint32_t rule_index, std::uint32_t name_index) {
+    const SeccompRule& rule = profile_.syscalls[rule_index];
+    const std::string& name = rule.names[name_index];
     std::uint32_t err = rule.errno_ret.value_or(0);
     std::size_t mask = slots_.size() - 1;
     for (std::size_t i = std::hash<std::string_view>{}(name)&mask;; i = (i + 1) & mask) {
       Slot& slot = slots_[i];
-      if (slot.rule == nullptr) {
-        slot = Slot{name, &rule, err};
+      if (slot.rule == 0) {
+        slot = Slot{rule_index + 1, name_index};
         return true;
       }
-      if (slot.name == name && slot.err == err &&
-          (slot.rule == &rule || slot.rule->action == rule.action))
+      const SeccompRule& other = profile_.syscalls[slot.rule - 1];
+      if (other.names[slot.name] == name && other.errno_ret.value_or(0) == err &&
+          (&other == &rule || other.action == rule.action))
         return false;
     }
   }
 
  private:
   struct Slot {
-    std::string_view name;
-    const SeccompRule* rule = nullptr;
-    std::uint32_t err = 0;
+    std::uint32_t rule = 0;  //!< index + 1; 0: empty
+    std::uint32_t name = 0;
   };
+  const SeccompProfile& profile_;
   std::vector<Slot> slots_;  // at most half full, so a probe always ends
 };
 
@@ -725,16 +735,21 @@ Result<ResolvedSection> resolveRules(const SeccompProfile& profile,
   // A name that an earlier unconditional rule already gives the same action is dropped: the
   // gated groups overlap (bpf: CAP_SYS_ADMIN or CAP_BPF), and one rule per action is enough.
   VerdictSet unconditional(profile);
+  std::size_t all_names = 0;
+  for (const SeccompRule& rule : profile.syscalls)
+    all_names += rule.names.size();
   out.rules.reserve(profile.syscalls.size());
-  for (const SeccompRule& rule : profile.syscalls) {
+  out.names.reserve(all_names);
+  for (std::uint32_t ri = 0; ri < profile.syscalls.size(); ++ri) {
+    const SeccompRule& rule = profile.syscalls[ri];
     if (!ruleApplies(rule, caps, target)) continue;
-    ResolvedRule r{&rule, {}};
-    r.names.reserve(rule.names.size());
-    for (const std::string& name : rule.names) {
-      if (rule.args.empty() && !unconditional.insert(name, rule)) continue;
-      r.names.push_back(name);
+    ResolvedRule r{&rule, out.names.size(), out.names.size()};
+    for (std::uint32_t ni = 0; ni < rule.names.size(); ++ni) {
+      if (rule.args.empty() && !unconditional.insert(ri, ni)) continue;
+      out.names.push_back(&rule.names[ni]);
     }
-    if (!r.names.empty()) out.rules.push_back(std::move(r));
+    r.last = out.names.size();
+    if (r.last > r.first) out.rules.push_back(r);
   }
   return out;
 }
@@ -827,8 +842,8 @@ Result<OrderedJson> resolveSeccompProfile(const SeccompProfile& profile,
     const SeccompRule& rule = *resolved_rule.rule;
     OrderedJson r;
     OrderedJson names = OrderedJson::array();
-    for (std::string_view n : resolved_rule.names)
-      names.push_back(n);
+    for (std::size_t i = resolved_rule.first; i < resolved_rule.last; ++i)
+      names.push_back(*resolved.names[i]);
     r["names"] = std::move(names);
     r["action"] = rule.action;
     if (rule.errno_ret) r["errnoRet"] = *rule.errno_ret;
@@ -879,7 +894,12 @@ Result<std::string> resolveSeccompProfileText(const SeccompProfile& profile,
     if (!first_rule) out += ',';
     first_rule = false;
     out += "{\"names\":";
-    appendJsonStrings(out, resolved_rule.names, ascii);
+    out += '[';
+    for (std::size_t i = resolved_rule.first; i < resolved_rule.last; ++i) {
+      if (i != resolved_rule.first) out += ',';
+      appendJsonString(out, *resolved.names[i], ascii);
+    }
+    out += ']';
     out += ",\"action\":";
     appendJsonString(out, rule.action, ascii);
     if (rule.errno_ret) {
