@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <tuple>
 
 #include "cairn/common/fs.h"
@@ -44,7 +45,7 @@ constexpr std::uint64_t kAfVsock = 40;
 // then fall to the default action (ENOSYS) and glibc uses its fallback.
 // ---------------------------------------------------------------------------------------------
 
-const std::vector<std::string> kFileSyscalls = {
+constexpr std::string_view kFileSyscalls[] = {
     "access", "faccessat", "faccessat2", "chdir", "fchdir", "getcwd", "chmod", "fchmod", "fchmodat",
     "fchmodat2", "chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32",
     "creat", "open", "openat", "openat2", "close", "close_range", "dup", "dup2", "dup3", "fcntl",
@@ -60,7 +61,7 @@ const std::vector<std::string> kFileSyscalls = {
     "setxattrat", "listxattr", "llistxattr", "flistxattr", "listxattrat", "removexattr",
     "lremovexattr", "fremovexattr", "removexattrat", "file_getattr", "file_setattr"};
 
-const std::vector<std::string> kIoSyscalls = {
+constexpr std::string_view kIoSyscalls[] = {
     "read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64", "pwritev",
     "pwritev2", "lseek", "_llseek", "sendfile", "sendfile64", "splice", "tee", "vmsplice",
     "copy_file_range", "sync", "syncfs", "fsync", "fdatasync", "sync_file_range", "ioctl", "pipe",
@@ -75,20 +76,20 @@ const std::vector<std::string> kIoSyscalls = {
     "timerfd_settime", "timerfd_settime64", "timerfd_gettime", "timerfd_gettime64", "inotify_init",
     "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "fanotify_mark"};
 
-const std::vector<std::string> kMemorySyscalls = {"brk",           "mmap",
-                                                  "mmap2",         "munmap",
-                                                  "mremap",        "mprotect",
-                                                  "pkey_mprotect", "pkey_alloc",
-                                                  "pkey_free",     "madvise",
-                                                  "mincore",       "mlock",
-                                                  "mlock2",        "mlockall",
-                                                  "munlock",       "munlockall",
-                                                  "msync",         "remap_file_pages",
-                                                  "membarrier",    "memfd_create",
-                                                  "memfd_secret",  "map_shadow_stack",
-                                                  "mseal",         "cachestat"};
+constexpr std::string_view kMemorySyscalls[] = {"brk",           "mmap",
+                                                "mmap2",         "munmap",
+                                                "mremap",        "mprotect",
+                                                "pkey_mprotect", "pkey_alloc",
+                                                "pkey_free",     "madvise",
+                                                "mincore",       "mlock",
+                                                "mlock2",        "mlockall",
+                                                "munlock",       "munlockall",
+                                                "msync",         "remap_file_pages",
+                                                "membarrier",    "memfd_create",
+                                                "memfd_secret",  "map_shadow_stack",
+                                                "mseal",         "cachestat"};
 
-const std::vector<std::string> kProcessSyscalls = {
+constexpr std::string_view kProcessSyscalls[] = {
     "execve", "execveat", "exit", "exit_group", "fork", "vfork", "wait4", "waitid", "waitpid",
     "getpid", "getppid", "gettid", "getpgid", "setpgid", "getpgrp", "getsid", "setsid",
     "getpriority", "setpriority", "prctl", "capget", "capset", "getrlimit", "ugetrlimit",
@@ -108,7 +109,7 @@ const std::vector<std::string> kProcessSyscalls = {
     // kernel's own ptrace access checks still apply; gdb and strace work in a container.
     "ptrace", "process_vm_readv", "process_vm_writev"};
 
-const std::vector<std::string> kCredentialSyscalls = {
+constexpr std::string_view kCredentialSyscalls[] = {
     "getuid",    "getuid32",    "geteuid",   "geteuid32",   "getgid",    "getgid32",
     "getegid",   "getegid32",   "getresuid", "getresuid32", "getresgid", "getresgid32",
     "getgroups", "getgroups32", "setuid",    "setuid32",    "setgid",    "setgid32",
@@ -116,7 +117,7 @@ const std::vector<std::string> kCredentialSyscalls = {
     "setresgid", "setresgid32", "setfsuid",  "setfsuid32",  "setfsgid",  "setfsgid32",
     "setgroups", "setgroups32"};
 
-const std::vector<std::string> kSignalAndTimeSyscalls = {
+constexpr std::string_view kSignalAndTimeSyscalls[] = {
     "kill", "tkill", "tgkill", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
     "rt_tgsigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
     "rt_sigtimedwait_time64", "sigaltstack", "sigprocmask", "sigreturn", "pause", "alarm",
@@ -126,7 +127,7 @@ const std::vector<std::string> kSignalAndTimeSyscalls = {
     "clock_adjtime", "clock_adjtime64", "getitimer", "setitimer", "timer_create", "timer_delete",
     "timer_gettime", "timer_gettime64", "timer_settime", "timer_settime64", "timer_getoverrun"};
 
-const std::vector<std::string> kNetworkAndIpcSyscalls = {
+constexpr std::string_view kNetworkAndIpcSyscalls[] = {
     "accept", "accept4", "bind", "connect", "listen", "getsockname", "getpeername", "getsockopt",
     "setsockopt", "socketpair", "send", "sendto", "sendmsg", "sendmmsg", "recv", "recvfrom",
     "recvmsg", "recvmmsg", "recvmmsg_time64", "shutdown", "socketcall",
@@ -139,10 +140,10 @@ const std::vector<std::string> kNetworkAndIpcSyscalls = {
 // Allowed only when the container holds the capability. Without it they fail with EPERM, as the
 // kernel itself would answer; the filter keeps the kernel code behind them out of reach.
 struct CapabilityGroup {
-  const char* cap;
-  std::vector<std::string> names;
+  std::string_view cap;
+  std::initializer_list<std::string_view> names;
 };
-const std::vector<CapabilityGroup> kCapabilityGroups = {
+const CapabilityGroup kCapabilityGroups[] = {
     {"CAP_SYS_ADMIN",
      {"mount",           "umount",         "umount2",       "mount_setattr",  "move_mount",
       "open_tree",       "open_tree_attr", "fsopen",        "fsconfig",       "fsmount",
@@ -169,58 +170,62 @@ const std::vector<CapabilityGroup> kCapabilityGroups = {
 // exploits), NUMA page migration across processes, and io_uring (a large attack surface that
 // bypasses the filter for the operations it queues; newer Docker and containerd block it too).
 // Listed so they fail with EPERM, not with the ENOSYS of the default action.
-const std::vector<std::string> kBlockedSyscalls = {"add_key",
-                                                   "keyctl",
-                                                   "request_key",
-                                                   "kexec_load",
-                                                   "kexec_file_load",
-                                                   "swapon",
-                                                   "swapoff",
-                                                   "pivot_root",
-                                                   "userfaultfd",
-                                                   "move_pages",
-                                                   "migrate_pages",
-                                                   "io_uring_setup",
-                                                   "io_uring_enter",
-                                                   "io_uring_register",
-                                                   "_sysctl",
-                                                   "uselib",
-                                                   "ustat",
-                                                   "sysfs",
-                                                   "nfsservctl",
-                                                   "bdflush",
-                                                   "create_module",
-                                                   "get_kernel_syms",
-                                                   "query_module",
-                                                   "vm86",
-                                                   "vm86old",
-                                                   "pciconfig_iobase",
-                                                   "pciconfig_read",
-                                                   "pciconfig_write",
-                                                   "afs_syscall",
-                                                   "getpmsg",
-                                                   "putpmsg",
-                                                   "security",
-                                                   "tuxcall",
-                                                   "vserver",
-                                                   "nice",
-                                                   "oldfstat",
-                                                   "oldlstat",
-                                                   "oldstat",
-                                                   "olduname",
-                                                   "oldolduname",
-                                                   "sgetmask",
-                                                   "ssetmask",
-                                                   "idle",
-                                                   "lock",
-                                                   "mpx",
-                                                   "prof",
-                                                   "profil",
-                                                   "break",
-                                                   "gtty",
-                                                   "stty",
-                                                   "ftime",
-                                                   "ulimit"};
+constexpr std::string_view kBlockedSyscalls[] = {"add_key",
+                                                 "keyctl",
+                                                 "request_key",
+                                                 "kexec_load",
+                                                 "kexec_file_load",
+                                                 "swapon",
+                                                 "swapoff",
+                                                 "pivot_root",
+                                                 "userfaultfd",
+                                                 "move_pages",
+                                                 "migrate_pages",
+                                                 "io_uring_setup",
+                                                 "io_uring_enter",
+                                                 "io_uring_register",
+                                                 "_sysctl",
+                                                 "uselib",
+                                                 "ustat",
+                                                 "sysfs",
+                                                 "nfsservctl",
+                                                 "bdflush",
+                                                 "create_module",
+                                                 "get_kernel_syms",
+                                                 "query_module",
+                                                 "vm86",
+                                                 "vm86old",
+                                                 "pciconfig_iobase",
+                                                 "pciconfig_read",
+                                                 "pciconfig_write",
+                                                 "afs_syscall",
+                                                 "getpmsg",
+                                                 "putpmsg",
+                                                 "security",
+                                                 "tuxcall",
+                                                 "vserver",
+                                                 "nice",
+                                                 "oldfstat",
+                                                 "oldlstat",
+                                                 "oldstat",
+                                                 "olduname",
+                                                 "oldolduname",
+                                                 "sgetmask",
+                                                 "ssetmask",
+                                                 "idle",
+                                                 "lock",
+                                                 "mpx",
+                                                 "prof",
+                                                 "profil",
+                                                 "break",
+                                                 "gtty",
+                                                 "stty",
+                                                 "ftime",
+                                                 "ulimit"};
+
+std::vector<std::string> strings(std::span<const std::string_view> names) {
+  return std::vector<std::string>(names.begin(), names.end());
+}
 
 SeccompRule allowRule(std::vector<std::string> names) {
   SeccompRule r;
@@ -253,13 +258,17 @@ SeccompProfile buildDefaultProfile() {
                 {"SCMP_ARCH_AARCH64", {"SCMP_ARCH_ARM"}}};
 
   p.syscalls.reserve(48);
+  using Names = std::span<const std::string_view>;
+  const Names groups[] = {kFileSyscalls,         kIoSyscalls,         kMemorySyscalls,
+                          kProcessSyscalls,      kCredentialSyscalls, kSignalAndTimeSyscalls,
+                          kNetworkAndIpcSyscalls};
   std::vector<std::string> ordinary;
-  ordinary.reserve(kFileSyscalls.size() + kIoSyscalls.size() + kMemorySyscalls.size() +
-                   kProcessSyscalls.size() + kCredentialSyscalls.size() +
-                   kSignalAndTimeSyscalls.size() + kNetworkAndIpcSyscalls.size());
-  for (const auto* group : {&kFileSyscalls, &kIoSyscalls, &kMemorySyscalls, &kProcessSyscalls,
-                            &kCredentialSyscalls, &kSignalAndTimeSyscalls, &kNetworkAndIpcSyscalls})
-    ordinary.insert(ordinary.end(), group->begin(), group->end());
+  std::size_t count = 0;
+  for (Names group : groups)
+    count += group.size();
+  ordinary.reserve(count);
+  for (Names group : groups)
+    ordinary.insert(ordinary.end(), group.begin(), group.end());
   p.syscalls.push_back(allowRule(std::move(ordinary)));
 
   // socket: every family but AF_VSOCK, which reaches the host's hypervisor services.
@@ -294,18 +303,18 @@ SeccompProfile buildDefaultProfile() {
   // Capability-gated groups: allowed with the capability...
   std::map<std::string, std::set<std::string>> enabling_caps;  // syscall → caps that allow it
   for (const CapabilityGroup& g : kCapabilityGroups) {
-    SeccompRule r = allowRule(g.names);
-    r.includes.caps = {g.cap};
+    SeccompRule r = allowRule(strings(g.names));
+    r.includes.caps = {std::string(g.cap)};
     p.syscalls.push_back(r);
-    for (const std::string& name : g.names)
-      enabling_caps[name].insert(g.cap);
+    for (std::string_view name : g.names)
+      enabling_caps[std::string(name)].insert(std::string(g.cap));
   }
   // ...and EPERM when the container holds none of the capabilities that would allow it.
   std::map<std::set<std::string>, std::vector<std::string>> refused_by_caps;
   for (const CapabilityGroup& g : kCapabilityGroups)
-    for (const std::string& name : g.names) {
-      auto& names = refused_by_caps[enabling_caps[name]];
-      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    for (std::string_view name : g.names) {
+      auto& names = refused_by_caps[enabling_caps[std::string(name)]];
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
     }
   for (auto& [caps, names] : refused_by_caps) {
     SeccompRule r = errnoRule(names, kEperm);
@@ -333,7 +342,7 @@ SeccompProfile buildDefaultProfile() {
   clone3_enosys.excludes.caps = {"CAP_SYS_ADMIN"};
   p.syscalls.push_back(clone3_enosys);
 
-  p.syscalls.push_back(errnoRule(kBlockedSyscalls, kEperm));
+  p.syscalls.push_back(errnoRule(strings(kBlockedSyscalls), kEperm));
   return p;
 }
 
