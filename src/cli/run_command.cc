@@ -213,14 +213,6 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const fs::path data_dir = cairn::cli::resolvedDataDir(options);
-  ImageHold hold;
-  auto spec = makeSpec(flags, data_dir, hold);
-  if (!spec.ok()) {
-    std::cerr << "cairn run: " << spec.status().message() << "\n";
-    // A flag the user got wrong is usage (2); an image that cannot be prepared is 125, as
-    // docker says when the container could not be run.
-    return spec.status().code() == cairn::StatusCode::kInvalidArgument ? 2 : 125;
-  }
   cairn::runtime::ExecutorOptions executor_options;
   executor_options.work_root = data_dir / "work" / "run";
   executor_options.runtime = flags.runtime;
@@ -230,6 +222,15 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
     std::cerr << "cairn run: " << executor.status().message() << "\n";
     return 125;
   }
+  // The runtime starts loading now, while the image's layers and the spec are prepared below
+  // (see runtime::PreparedRun). Should that fail, the PreparedRun stops it on the way out.
+  auto prepared = (*executor)->prepare(
+      {.attach = true, .terminal = flags.tty, .memory_limited = flags.memory_gb > 0});
+  if (!prepared.ok()) {
+    std::cerr << "cairn run: " << prepared.status().message() << "\n";
+    return 125;
+  }
+  // Leftovers of crashed runs (their dirs are unlocked; this run's is locked, so it stays).
   if (Status s = (*executor)->cleanupStale(/*include_trash=*/false); !s.ok())
     spdlog::warn("cleaning up leftovers of earlier runs: {}", s.toString());
   // The work dirs earlier runs left behind are removed while this sandbox runs: removing
@@ -241,6 +242,22 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
     if (Status s = (*executor)->sweepTrash(&stop_sweeping); !s.ok())
       spdlog::warn("removing the work dirs of earlier runs: {}", s.toString());
   });
+  // Whatever the sweep has not removed when this returns waits for the next run: the exit
+  // status must not.
+  auto stopSweeping = [&] {
+    stop_sweeping = true;
+    sweeper.join();
+  };
+
+  ImageHold hold;
+  auto spec = makeSpec(flags, data_dir, hold);
+  if (!spec.ok()) {
+    stopSweeping();
+    std::cerr << "cairn run: " << spec.status().message() << "\n";
+    // A flag the user got wrong is usage (2); an image that cannot be prepared is 125, as
+    // docker says when the container could not be run.
+    return spec.status().code() == cairn::StatusCode::kInvalidArgument ? 2 : 125;
+  }
 
   cairn::runtime::CancelToken cancel;
   std::thread([&cancel, signals] {
@@ -251,10 +268,8 @@ int runSandbox(const RunFlags& flags, const cairn::cli::GlobalOptions& options) 
   cairn::runtime::RunIo io;
   io.attach = true;
   io.cancel = &cancel;
-  auto result = (*executor)->run(*spec, io);
-  // Whatever the sweep has not removed by now waits for the next run: the exit status must not.
-  stop_sweeping = true;
-  sweeper.join();
+  auto result = (*executor)->run(*spec, io, std::move(*prepared));
+  stopSweeping();
   if (!result.ok()) {
     std::cerr << "cairn run: " << result.status().message() << "\n";
     return 125;  // docker's code for "the container could not be run"

@@ -16,6 +16,7 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <thread>
 
 #include "cairn/common/encoding.h"
 #include "cairn/common/log.h"
@@ -159,6 +160,56 @@ std::vector<std::string> Executor::runtimeArgs(std::initializer_list<std::string
   std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
   v.insert(v.end(), args.begin(), args.end());
   return v;
+}
+
+std::vector<std::string> Executor::runtimeArgsLogged(
+    const fs::path& log_file, std::initializer_list<std::string> args) const {
+  std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
+  if (isCrun(runtime_path_)) {
+    v.push_back("--log=file:" + log_file.string());
+  } else {
+    v.push_back("--log");
+    v.push_back(log_file.string());
+  }
+  v.insert(v.end(), args.begin(), args.end());
+  return v;
+}
+
+// A prepared run's resources, in the order they must go when it is dropped: the spawning
+// thread joined, then the runtime it started killed (with the Subprocess in the future's
+// result), the FIFO closed, the work dir removed unless run() took it over, and the lock last.
+struct PreparedRun::State {
+  std::string id;
+  fs::path dir;
+  UniqueFd dir_lock;
+  bool owns_dir = false;  // true from mkdir until run() takes over the dir's cleanup
+  UniqueFd early_fifo;    // our read-write end of <dir>/config.json while it is a FIFO
+  std::future<Result<Subprocess>> early_spawn;
+  std::jthread early_spawner;
+
+  // Stops a runtime started early that nobody collected (an early return of run()).
+  void stopEarlyRuntime() {
+    if (early_spawner.joinable()) early_spawner.join();
+    early_spawn = {};  // the Subprocess in the result is killed and reaped as it goes
+    early_fifo.reset();
+  }
+  ~State() {
+    stopEarlyRuntime();
+    if (owns_dir) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+};
+
+PreparedRun::PreparedRun() = default;
+PreparedRun::PreparedRun(PreparedRun&& other) noexcept = default;
+PreparedRun& PreparedRun::operator=(PreparedRun&& other) noexcept = default;
+PreparedRun::~PreparedRun() = default;
+
+const std::string& PreparedRun::containerId() const {
+  static const std::string kNone;
+  return state_ ? state_->id : kNone;
 }
 
 Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
@@ -407,26 +458,103 @@ Status runRuntimeCommand(const std::vector<std::string>& args, std::chrono::seco
 
 }  // namespace
 
-Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
-  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
-  if (spec.process.terminal && !io.attach)
-    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
-  auto started = Clock::now();
-  RunContext ctx;
+namespace {
+
+bool canStartEarly(const fs::path& runtime, const PrepareOptions& o) {
+  // `crun run` is the path (see use_run below): attached, and a terminal or no memory limit.
+  return isCrun(runtime) && o.attach && (o.terminal || !o.memory_limited);
+}
+
+PrepareOptions prepareOptionsFor(const ContainerSpec& spec, const RunIo& io) {
+  return PrepareOptions{.attach = io.attach,
+                        .terminal = spec.process.terminal,
+                        .memory_limited = spec.limits.memory_bytes > 0};
+}
+
+}  // namespace
+
+Result<PreparedRun> Executor::prepare(const PrepareOptions& options) {
+  auto st = std::make_unique<PreparedRun::State>();
   // getrandom(2) rather than common's randomBytes: the id needs no DRBG, and OpenSSL's
   // first RAND_bytes (DRBG setup, then its cleanup at exit) cost ~1 ms of every `cairn run`.
   unsigned char id_bytes[8];
   if (getrandom(id_bytes, sizeof id_bytes, 0) != static_cast<ssize_t>(sizeof id_bytes))
     return errnoStatus(errno, "getrandom for a container id");
-  ctx.id = "cairn-" +
+  st->id = "cairn-" +
            hexEncode(std::string_view(reinterpret_cast<const char*>(id_bytes), sizeof id_bytes));
-  ctx.dir = options_.work_root / ctx.id;
-  if (mkdir(ctx.dir.c_str(), 0700) != 0) return errnoStatus(errno, "mkdir " + ctx.dir.string());
+  st->dir = options_.work_root / st->id;
+  if (mkdir(st->dir.c_str(), 0700) != 0) return errnoStatus(errno, "mkdir " + st->dir.string());
+  st->owns_dir = true;
   // Held for the whole run: cleanupStale (of another process) leaves a locked dir alone, and
   // the lock goes away by itself when this process dies.
-  UniqueFd dir_lock(open(ctx.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_lock.valid() || flock(dir_lock.get(), LOCK_EX) != 0)
-    return errnoStatus(errno, "lock " + ctx.dir.string());
+  st->dir_lock.reset(open(st->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!st->dir_lock.valid() || flock(st->dir_lock.get(), LOCK_EX) != 0)
+    return errnoStatus(errno, "lock " + st->dir.string());
+
+  // Early start: crun takes a few ms (exec, loading, re-executing itself) before it reads
+  // config.json, about as long as a run takes to prepare its image and bundle. A run that will
+  // use `crun run` starts it first, with config.json a FIFO it blocks on; handOverConfig (in
+  // run) ends the wait. If the run turns out not to use it after all, the waiting crun is
+  // killed before it has done anything and the ordinary order follows.
+  //
+  // The spawn itself runs on another thread: posix_spawn holds the calling thread until crun
+  // has been exec'd (~0.7 ms of loading crun here), time the caller spends preparing instead.
+  // run() collects it (awaitEarlyRuntime) before anything uses the process.
+  if (canStartEarly(runtime_path_, options)) {
+    const fs::path fifo = st->dir / "config.json";
+    if (mkfifo(fifo.c_str(), 0600) == 0)
+      st->early_fifo.reset(open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+    if (st->early_fifo.valid()) {
+      SpawnOptions early;
+      early.stdin_fd = 0;
+      early.stdout_fd = 1;
+      early.stderr_fd = 2;
+      // No --pid-file: nothing reads it on this path, and it is one file less to create.
+      early.args =
+          runtimeArgsLogged(st->dir / "runtime.log", {"run", "--bundle", st->dir.string(), st->id});
+      try {
+        std::promise<Result<Subprocess>> spawned;
+        st->early_spawn = spawned.get_future();
+        // The result is there as soon as the runtime is exec'd; the thread is joined later.
+        st->early_spawner =
+            std::jthread([spawned = std::move(spawned), early = std::move(early)]() mutable {
+              spawned.set_value(Subprocess::spawn(early));
+            });
+      } catch (const std::system_error&) {
+        st->early_spawn = {};  // no thread to spare: run() starts the runtime the ordinary way
+      }
+    }
+    if (!st->early_spawn.valid()) {
+      st->early_fifo.reset();
+      unlink(fifo.c_str());  // the ordinary order writes a regular file
+    }
+  }
+  PreparedRun prepared;
+  prepared.state_ = std::move(st);
+  return prepared;
+}
+
+Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
+  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
+  if (spec.process.terminal && !io.attach)
+    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  CAIRN_ASSIGN_OR_RETURN(PreparedRun prepared, prepare(prepareOptionsFor(spec, io)));
+  return run(spec, io, std::move(prepared));
+}
+
+Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, PreparedRun prepared) {
+  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
+  if (spec.process.terminal && !io.attach)
+    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  if (prepared.empty())
+    return invalidArgument("run: the PreparedRun was moved from or used already");
+  auto started = Clock::now();
+  // Kept to the end of the run: its lock is released only after the work dir is renamed.
+  const std::unique_ptr<PreparedRun::State> prep = std::move(prepared.state_);
+  prep->owns_dir = false;  // from here on the cleanup below removes (or defers) the dir
+  RunContext ctx;
+  ctx.id = prep->id;
+  ctx.dir = prep->dir;
 
   RunResult result;
   result.container_id = ctx.id;
@@ -441,67 +569,22 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
   };
   auto body = [&]() -> Status {
-    std::string log_flag_crun = "--log=file:" + log_file.string();
     auto withLog = [&](std::initializer_list<std::string> args) {
-      std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
-      if (isCrun(runtime_path_)) {
-        v.push_back(log_flag_crun);
-      } else {
-        v.push_back("--log");
-        v.push_back(log_file.string());
-      }
-      v.insert(v.end(), args.begin(), args.end());
-      return v;
+      return runtimeArgsLogged(log_file, args);
     };
     // The process whose exit ends the run: the container's init (create/start), or the
     // runtime's `run` process when it owns a terminal.
     std::optional<Subprocess> run_process;
 
-    // Early start: crun takes a few ms (exec, loading, re-executing itself) before it reads
-    // config.json, as long as the bundle takes us to prepare. A run that will use `crun run`
-    // (attached, no memory limit) starts it first, with config.json a FIFO it blocks on, and
-    // prepares the bundle meanwhile; handOverConfig ends the wait. If the config turns out not to
-    // fit the FIFO's pipe, the waiting crun is killed before it has done anything and the
-    // ordinary order follows.
-    //
-    // The spawn itself runs on another thread: posix_spawn holds the calling thread until crun
-    // has been exec'd (~0.7 ms of loading crun here), time this thread spends mounting the
-    // overlay instead. awaitEarlyRuntime() collects it before anything uses run_process; on an
-    // early return the future's destructor waits for the spawn and the Subprocess it holds
-    // kills the waiting crun.
-    UniqueFd early_fifo;
-    std::future<Result<Subprocess>> early_spawn;
-    if (isCrun(runtime_path_) && io.attach &&
-        (spec.process.terminal || spec.limits.memory_bytes == 0)) {
-      const fs::path fifo = ctx.dir / "config.json";
-      if (mkfifo(fifo.c_str(), 0600) == 0) early_fifo.reset(open(fifo.c_str(), O_RDWR | O_CLOEXEC));
-      if (early_fifo.valid()) {
-        SpawnOptions early;
-        early.stdin_fd = 0;
-        early.stdout_fd = 1;
-        early.stderr_fd = 2;
-        // No --pid-file: nothing reads it on this path, and it is one file less to create.
-        early.args = withLog({"run", "--bundle", ctx.dir.string(), ctx.id});
-        try {
-          early_spawn = std::async(std::launch::async,
-                                   [early = std::move(early)] { return Subprocess::spawn(early); });
-        } catch (const std::system_error&) {
-          // No thread to spare: the ordinary order below starts the runtime instead.
-        }
-      }
-      if (!early_spawn.valid()) {
-        early_fifo.reset();
-        unlink(fifo.c_str());  // the ordinary order below writes a regular file
-      }
-    }
+    // The runtime prepare() may have started, waiting on the config.json FIFO.
     auto awaitEarlyRuntime = [&] {
-      if (!early_spawn.valid()) return;
-      Result<Subprocess> p = early_spawn.get();
+      if (!prep->early_spawn.valid()) return;
+      Result<Subprocess> p = prep->early_spawn.get();
       if (p.ok()) {
         run_process.emplace(std::move(*p));
       } else {
         spdlog::debug("runtime: starting {} early: {}", ctx.id, p.status().toString());
-        early_fifo.reset();
+        prep->early_fifo.reset();
         unlink((ctx.dir / "config.json").c_str());
       }
     };
@@ -511,9 +594,12 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
       run_process->kill(SIGKILL);
       (void)run_process->wait();
       run_process.reset();
-      early_fifo.reset();
+      prep->early_fifo.reset();
       unlink((ctx.dir / "config.json").c_str());  // a FIFO with no reader would block the write
     };
+    // Prepared for another kind of run than this one: the ordinary order instead.
+    if (prep->early_spawn.valid() && !canStartEarly(runtime_path_, prepareOptionsFor(spec, io)))
+      dropEarlyRuntime();
 
     // Root filesystem.
     fs::path rootfs;
@@ -620,12 +706,12 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
     awaitEarlyRuntime();
     std::string config_text = config.dump(2);
     // The pipe must hold the whole config, so that handing it over never waits for crun.
-    if (early_fifo.valid() &&
-        fcntl(early_fifo.get(), F_SETPIPE_SZ, static_cast<int>(config_text.size())) <
+    if (prep->early_fifo.valid() &&
+        fcntl(prep->early_fifo.get(), F_SETPIPE_SZ, static_cast<int>(config_text.size())) <
             static_cast<int>(config_text.size()))
       dropEarlyRuntime();
     if (run_process) {
-      CAIRN_RETURN_IF_ERROR(handOverConfig(ctx.dir, config_text, std::move(early_fifo)));
+      CAIRN_RETURN_IF_ERROR(handOverConfig(ctx.dir, config_text, std::move(prep->early_fifo)));
       ctx.container_created = true;
     } else {
       CAIRN_RETURN_IF_ERROR(writeEphemeralFile(ctx.dir / "config.json", config_text));
@@ -789,6 +875,9 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
   };
 
   Status status = body();
+  // A runtime started early and never collected (body returned before it) ends now, before
+  // the work dir it waits in is cleaned up.
+  prep->stopEarlyRuntime();
 
   // Every outcome: delete the container, stop the network, unmount, remove the work dir.
   // (`run` deletes its container itself when it ends normally.)

@@ -132,6 +132,13 @@ TEST_F(CliRunTest, MissingImageSaysWhereItLooked) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("image \"nope:1\" is not in the local store"));
   EXPECT_THAT(r.err, HasSubstr("cairn image pull"));
+  // crun was started before the image was looked up; the failed run leaves neither its work
+  // dir nor crun's container state behind.
+  std::error_code ec;
+  EXPECT_TRUE(fs::is_empty(data_ / "work" / "run", ec)) << ec.message();
+  auto ps = cairn::testing::runProgram(
+      "/bin/sh", tmp_->path(), {"-c", "pgrep -af '^[^ ]*crun .*" + data_.string() + "' || true"});
+  EXPECT_EQ(ps.out, "") << "crun left running";
 }
 
 TEST_F(CliRunTest, ImageWithoutCommandNeedsOne) {

@@ -127,17 +127,8 @@ TEST_F(ExecutorTest, AnAttachedRunWithTheDefaultNetworkEnds) {
   EXPECT_EQ(r.status.exit_code, 4);
 }
 
-// The crun started early (on its own thread, before the bundle is ready) must not outlive a run
-// that fails while preparing the bundle: nothing reads config.json, so it would wait forever.
-TEST_F(ExecutorTest, AnEarlyStartedRuntimeEndsWithARunThatFailsBeforeItsBundleIsReady) {
-  RunIo io;
-  io.attach = true;
-  ASSERT_OK_AND_ASSIGN(RunResult warm, executor_->run(spec({"/bin/true"}), io));  // filter cached
-  ASSERT_EQ(warm.status.exit_code, 0);
-  ContainerSpec broken = spec({"/bin/true"});
-  broken.rootfs.lower_dirs = {dir_->path() / "no-such-layer"};
-  EXPECT_THAT(executor_->run(broken, io), StatusIs(StatusCode::kNotFound));
-  // No child of this process is left: the early crun was killed and reaped.
+// The processes whose parent is this one, as "pid (comm)".
+std::vector<std::string> childProcesses() {
   std::vector<std::string> children;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     auto stat = readFile(entry.path() / "stat");
@@ -150,6 +141,68 @@ TEST_F(ExecutorTest, AnEarlyStartedRuntimeEndsWithARunThatFailsBeforeItsBundleIs
     if (std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid())
       children.push_back(stat->substr(0, close + 1));
   }
+  return children;
+}
+
+// The crun started early (on its own thread, before the bundle is ready) must not outlive a run
+// that fails while preparing the bundle: nothing reads config.json, so it would wait forever.
+TEST_F(ExecutorTest, AnEarlyStartedRuntimeEndsWithARunThatFailsBeforeItsBundleIsReady) {
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult warm, executor_->run(spec({"/bin/true"}), io));  // filter cached
+  ASSERT_EQ(warm.status.exit_code, 0);
+  ContainerSpec broken = spec({"/bin/true"});
+  broken.rootfs.lower_dirs = {dir_->path() / "no-such-layer"};
+  EXPECT_THAT(executor_->run(broken, io), StatusIs(StatusCode::kNotFound));
+  // No child of this process is left: the early crun was killed and reaped.
+  auto children = childProcesses();
+  EXPECT_TRUE(children.empty()) << "left running: " << children.front();
+}
+
+// `cairn run` prepares before it knows its spec (the image's layers are made ready meanwhile).
+TEST_F(ExecutorTest, APreparedRunStartsItsRuntimeAtOnceAndRunsTheSpecLater) {
+  ASSERT_OK_AND_ASSIGN(PreparedRun prepared, executor_->prepare({.attach = true}));
+  ASSERT_FALSE(prepared.empty());
+  const std::string id = prepared.containerId();
+  EXPECT_TRUE(fs::exists(dir_->path() / "work" / id / "config.json"));
+  // crun is there already, waiting for its config (bounded wait: it is spawned on a thread).
+  for (int i = 0; i < 200 && childProcesses().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_THAT(childProcesses(), ::testing::Contains(::testing::HasSubstr("(crun)")));
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult r,
+                       executor_->run(spec({"/bin/sh", "-c", "exit 7"}), io, std::move(prepared)));
+  EXPECT_EQ(r.container_id, id);
+  EXPECT_EQ(r.status.exit_code, 7);
+  EXPECT_TRUE(prepared.empty());  // NOLINT(bugprone-use-after-move): handed over
+  EXPECT_THAT(executor_->run(spec({"/bin/true"}), io, std::move(prepared)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("PreparedRun")));
+}
+
+TEST_F(ExecutorTest, APreparedRunDroppedUnusedStopsItsRuntimeAndRemovesItsDir) {
+  {
+    ASSERT_OK_AND_ASSIGN(PreparedRun prepared, executor_->prepare({.attach = true}));
+    for (int i = 0; i < 200 && childProcesses().empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_FALSE(childProcesses().empty());
+  }
+  auto children = childProcesses();
+  EXPECT_TRUE(children.empty()) << "left running: " << children.front();
+  // TearDown checks that the work dir is empty.
+}
+
+// Prepared for `crun run`, the spec turns out to limit memory (which needs create/start to read
+// the OOM counter): the waiting runtime is stopped and the run goes the ordinary way.
+TEST_F(ExecutorTest, APreparedRunForAnotherKindOfRunStillRunsTheSpec) {
+  ASSERT_OK_AND_ASSIGN(PreparedRun prepared, executor_->prepare({.attach = true}));
+  ContainerSpec limited = spec({"/bin/sh", "-c", "exit 5"});
+  limited.limits.memory_bytes = 256LL << 20;
+  RunIo io;
+  io.attach = true;
+  ASSERT_OK_AND_ASSIGN(RunResult r, executor_->run(limited, io, std::move(prepared)));
+  EXPECT_EQ(r.status.exit_code, 5);
+  auto children = childProcesses();
   EXPECT_TRUE(children.empty()) << "left running: " << children.front();
 }
 

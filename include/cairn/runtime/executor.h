@@ -101,6 +101,34 @@ struct RunResult {
   std::chrono::milliseconds timeout{0};
 };
 
+//! What Executor::prepare needs to know of the run to come.
+struct PrepareOptions {
+  bool attach = false;          //!< RunIo::attach
+  bool terminal = false;        //!< ContainerSpec::process.terminal
+  bool memory_limited = false;  //!< ContainerSpec::limits.memory_bytes > 0
+};
+
+//! The part of a run that does not need its spec (Executor::prepare): the container id, the
+//! run's locked work dir, and for an attached run on crun without a memory limit the runtime
+//! process itself, started already and waiting for its config. Handed to Executor::run; dropped
+//! unused, it stops that process and removes the work dir.
+class PreparedRun {
+ public:
+  PreparedRun();
+  PreparedRun(PreparedRun&& other) noexcept;
+  PreparedRun& operator=(PreparedRun&& other) noexcept;
+  ~PreparedRun();
+
+  //! Empty once moved from or handed to Executor::run.
+  bool empty() const { return state_ == nullptr; }
+  const std::string& containerId() const;
+
+ private:
+  friend class Executor;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 class Executor {
  public:
   //! Resolves the runtime, makes the host's cgroups acceptable to it (or falls back to runc),
@@ -110,6 +138,14 @@ class Executor {
   //! Runs `spec` to completion. An error Status means the container could not be run at all
   //! (bad spec, mount failure, runtime error); the process's own outcome is in RunResult.
   Result<RunResult> run(const ContainerSpec& spec, const RunIo& io);
+
+  //! Starts what a run can start before its spec is ready, so that crun loads while the caller
+  //! prepares an image's layers (`cairn run`): see PreparedRun.
+  Result<PreparedRun> prepare(const PrepareOptions& options);
+  //! run() in the work dir `prepared` made, with the runtime it may have started. A spec or io
+  //! that does not match the PrepareOptions (a memory limit after all, say) has the early
+  //! runtime stopped and the ordinary start instead. InvalidArgument for an empty PreparedRun.
+  Result<RunResult> run(const ContainerSpec& spec, const RunIo& io, PreparedRun prepared);
 
   //! Deletes the runtime's containers left by a crashed process, unmounts and removes every
   //! work dir under work_root that no live run holds, and with `include_trash` the work dirs
@@ -130,6 +166,9 @@ class Executor {
   Executor(ExecutorOptions options, std::filesystem::path runtime_path)
       : options_(std::move(options)), runtime_path_(std::move(runtime_path)) {}
   std::vector<std::string> runtimeArgs(std::initializer_list<std::string> args) const;
+  //! runtimeArgs with the runtime's log going to `log_file`, in the runtime's own flag syntax.
+  std::vector<std::string> runtimeArgsLogged(const std::filesystem::path& log_file,
+                                             std::initializer_list<std::string> args) const;
 
   ExecutorOptions options_;
   std::filesystem::path runtime_path_;
