@@ -8,36 +8,16 @@
 
 #include "cairn/runtime/container_spec.h"
 #include "cairn/runtime/seccomp_profile.h"
+#include "sandbox_config.h"
 
 namespace cairn::runtime {
 namespace {
 
-ContainerSpec sandboxSpec() {
-  ContainerSpec spec;
-  spec.rootfs.lower_dirs = {"/data/layers/c488/fs"};
-  spec.process.args = {"true"};
-  spec.network = NetworkMode::kNone;
-  return spec;
-}
+using bench::sandboxInputs;
+using bench::sandboxSpec;
 
-OciConfigInputs sandboxInputs() {
-  OciConfigInputs inputs;
-  inputs.rootfs_path = "/data/work/run/cairn-0123456789abcdef/rootfs";
-  inputs.hosts_file = "/data/work/run/cairn-0123456789abcdef/hosts";
-  inputs.resolv_conf_file = "/data/work/run/cairn-0123456789abcdef/resolv.conf";
-  inputs.hostname_file = "/data/work/run/cairn-0123456789abcdef/hostname";
-  inputs.cgroups_path = "/cairn/cairn-0123456789abcdef";
-  inputs.nofile_hard = 20000;
-  inputs.nproc_hard = 96364;
-  return inputs;
-}
-
-const std::vector<std::string> kCaps = {
-    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-    "CAP_KILL",    "CAP_AUDIT_WRITE",
-};
+// The capability set every Cairn container gets, against which the default profile resolves.
+const std::vector<std::string>& kCaps = defaultCapabilities();
 
 void BM_MakeOciConfig(benchmark::State& state) {
   ContainerSpec spec = sandboxSpec();

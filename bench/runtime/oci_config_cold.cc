@@ -15,6 +15,7 @@
 
 #include "cairn/runtime/container_spec.h"
 #include "cairn/runtime/seccomp_profile.h"
+#include "sandbox_config.h"
 
 namespace {
 
@@ -28,21 +29,13 @@ double nowUs() {
 
 int main(int argc, char** argv) {
   using namespace cairn::runtime;
-  ContainerSpec spec;
-  spec.rootfs.lower_dirs = {"/data/layers/c488/fs"};
-  spec.process.args = {"true"};
-  spec.network = NetworkMode::kNone;
-  OciConfigInputs inputs;
-  inputs.rootfs_path = "/data/work/run/cairn-0123456789abcdef/rootfs";
-  inputs.hosts_file = "/data/work/run/cairn-0123456789abcdef/hosts";
-  inputs.resolv_conf_file = "/data/work/run/cairn-0123456789abcdef/resolv.conf";
-  inputs.hostname_file = "/data/work/run/cairn-0123456789abcdef/hostname";
-  inputs.cgroups_path = "/cairn/cairn-0123456789abcdef";
+  ContainerSpec spec = bench::sandboxSpec();
+  OciConfigInputs inputs = bench::sandboxInputs();
   fillHostRlimits(inputs);
 
-  // "json": what Executor::run does today on a filter-cache hit (the section built into the
-  // config, dumped for the key, erased). "text": the config without the section plus
-  // seccompSectionTextFor's key.
+  // "json": what Executor::run did before the seccomp section was made as text (the section
+  // built into the config, dumped for the key, erased): kept for comparison. "text": what it
+  // does now, the config without the section plus seccompSectionTextFor's key.
   bool text_mode = argc > 1 && std::string_view(argv[1]) == "text";
   inputs.with_seccomp = !text_mode;
   double t0 = nowUs();
