@@ -73,18 +73,9 @@ std::set<std::string> noteDirs(const fs::path& root, const Digest& digest) {
 }
 
 std::string readAllOf(const BlobStore& store, const Digest& d) {
-  auto stream = store.openRead(d);
-  EXPECT_OK(stream.status());
-  if (!stream.ok()) return {};
-  std::string out;
-  std::string buf(4096, '\0');
-  for (;;) {
-    auto n = (*stream)->read(buf.data(), buf.size());
-    EXPECT_OK(n.status());
-    if (!n.ok() || *n == 0) break;
-    out.append(buf.data(), *n);
-  }
-  return out;
+  auto bytes = store.readAll(d, std::uint64_t{1} << 30);
+  EXPECT_OK(bytes.status());
+  return bytes.ok() ? std::move(*bytes) : std::string();
 }
 
 // "" when `got` is `want`; else how many dirs the note lost (or gained), with a few names.
