@@ -677,9 +677,13 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, Prep
       CAIRN_ASSIGN_OR_RETURN(std::optional<SeccompSectionText> seccomp,
                              seccompSectionTextFor(spec.seccomp, defaultCapabilities()));
       if (seccomp) {
-        // The layout is part of the key: a filter compiled another way is another entry.
-        SeccompCacheEntry entry = seccompCacheEntry(options_.seccomp_cache_dir, runtime_path_,
-                                                    "cairn-tree\n" + seccomp->text);
+        // The layout and the compiler are part of the key: a filter compiled another way, or by
+        // a libseccomp that resolves more syscall names, is another entry. (Asking libseccomp
+        // its version loads it, ~65 us; without it the run still works, as crun compiles.)
+        const std::string compiler = seccompCompilerVersion().valueOr("no libseccomp");
+        SeccompCacheEntry entry =
+            seccompCacheEntry(options_.seccomp_cache_dir, runtime_path_,
+                              "cairn-tree " + compiler + "\n" + seccomp->text);
         std::optional<std::string> filter = readCachedFilter(entry);
         std::optional<OrderedJson> section;
         if (!filter) {

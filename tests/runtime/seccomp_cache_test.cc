@@ -235,6 +235,9 @@ TEST_F(SeccompCacheTest, CompileSeccompFilterMatchesCrunsFilterAndCrunRunsTheTre
   ASSERT_OK_AND_ASSIGN(std::string data, readFile(file));
   std::optional<CacheFile> cached = splitCacheFile(data);
   ASSERT_TRUE(cached.has_value());
+  // Compiled by this libseccomp, and keyed by it: another version may resolve more names.
+  ASSERT_OK_AND_ASSIGN(std::string compiler, seccompCompilerVersion());
+  EXPECT_THAT(cached->head, ::testing::HasSubstr("cairn-tree " + compiler + "\n"));
   OrderedJson section = defaultSeccompSection(defaultCapabilities());
   ASSERT_OK_AND_ASSIGN(std::string linear,
                        compileSeccompFilter(section, SeccompFilterLayout::kLinear));
