@@ -24,6 +24,7 @@
 #include "cairn/runtime/cgroups.h"
 #include "cairn/runtime/network.h"
 #include "cairn/runtime/overlay.h"
+#include "cairn/runtime/seccomp_cache.h"
 
 namespace cairn::runtime {
 
@@ -359,8 +360,6 @@ struct SeccompCacheEntry {
   std::string key;
 };
 
-constexpr std::string_view kSeccompCacheMagic = "cairn-seccomp-bpf-v1\n";
-
 // The runtime binary is part of the key (path, size, mtime): another crun may compile the same
 // profile differently. The file name is only a hash; the whole key is stored and compared on
 // every read, so a collision or a stale file is a miss, never a wrong filter.
@@ -378,42 +377,21 @@ SeccompCacheEntry seccompCacheEntry(const fs::path& cache_dir, const fs::path& r
   return {cache_dir / name, std::move(key)};
 }
 
-// Layout: magic, "<key bytes>\n", key, "<filter bytes>\n", filter. A filter is a whole number
-// of 8-byte BPF instructions; anything torn or foreign is a miss.
+// A filter is served only from a whole file whose stored key is exactly this entry's: anything
+// torn, foreign or stale is a miss (cairn/runtime/seccomp_cache.h).
 std::optional<std::string> readCachedFilter(const SeccompCacheEntry& entry) {
   auto text = readFile(entry.file);
   if (!text.ok()) return std::nullopt;
-  std::string_view v = *text;
-  auto takeSize = [&v]() -> std::optional<std::size_t> {
-    std::size_t nl = v.find('\n');
-    if (nl == std::string_view::npos || nl == 0 || nl > 12) return std::nullopt;
-    std::size_t n = 0;
-    for (char c : v.substr(0, nl)) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    v.remove_prefix(nl + 1);
-    return n;
-  };
-  if (!v.starts_with(kSeccompCacheMagic)) return std::nullopt;
-  v.remove_prefix(kSeccompCacheMagic.size());
-  auto key_size = takeSize();
-  if (!key_size || *key_size > v.size() || v.substr(0, *key_size) != entry.key) return std::nullopt;
-  v.remove_prefix(*key_size);
-  auto filter_size = takeSize();
-  if (!filter_size || *filter_size == 0 || *filter_size % 8 != 0 || *filter_size != v.size())
-    return std::nullopt;
-  return std::string(v);
+  auto file = parseSeccompCacheFile(*text);
+  if (!file || file->key != entry.key) return std::nullopt;
+  return std::move(file->filter);
 }
 
 // Best effort: a cache that cannot be written only costs the next run the compile.
 void writeCachedFilter(const SeccompCacheEntry& entry, std::string_view filter) {
   std::error_code ec;
   fs::create_directories(entry.file.parent_path(), ec);
-  std::string data(kSeccompCacheMagic);
-  data += std::to_string(entry.key.size()) + "\n" + entry.key;
-  data += std::to_string(filter.size()) + "\n";
-  data.append(filter);
+  const std::string data = formatSeccompCacheFile(entry.key, filter);
   // Published by rename, so a reader sees the whole file or none (no fsync: it is a cache, and
   // a torn file after a crash fails the checks above).
   fs::path tmp = entry.file;

@@ -15,6 +15,7 @@
 #include "cairn/common/json.h"
 #include "cairn/runtime/container_spec.h"
 #include "cairn/runtime/executor.h"
+#include "cairn/runtime/seccomp_cache.h"
 #include "cairn/runtime/seccomp_profile.h"
 #include "cairn/testing/status_matchers.h"
 #include "probe_rootfs.h"
@@ -26,42 +27,11 @@ namespace {
 namespace fs = std::filesystem;
 using ::cairn::testing::IsOk;
 
-// A cache file: magic line, "<key bytes>\n", key, "<filter bytes>\n", filter. nullopt when
-// the data does not have that shape.
-struct CacheFile {
-  std::string head;  // magic line, key size and key
-  std::string filter;
-};
-std::optional<CacheFile> splitCacheFile(std::string_view data) {
-  std::string_view v = data;
-  auto size = [&v]() -> std::optional<std::size_t> {
-    std::size_t nl = v.find('\n');
-    if (nl == std::string_view::npos || nl == 0 || nl > 12) return std::nullopt;
-    std::size_t n = 0;
-    for (char c : v.substr(0, nl)) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
-    v.remove_prefix(nl + 1);
-    return n;
-  };
-  std::size_t magic = v.find('\n');
-  if (magic == std::string_view::npos) return std::nullopt;
-  v.remove_prefix(magic + 1);
-  auto key_size = size();
-  if (!key_size || *key_size > v.size()) return std::nullopt;
-  v.remove_prefix(*key_size);
-  std::string head(data.substr(0, data.size() - v.size()));
-  auto filter_size = size();
-  if (!filter_size || *filter_size != v.size()) return std::nullopt;
-  return CacheFile{std::move(head), std::string(v)};
-}
-
 std::string cachedFilter(const fs::path& file) {
   auto data = readFile(file);
   if (!data.ok()) return "";
-  auto split = splitCacheFile(*data);
-  return split ? split->filter : "";
+  auto parsed = parseSeccompCacheFile(*data);
+  return parsed ? parsed->filter : "";
 }
 
 class SeccompCacheTest : public ::testing::Test {
@@ -233,11 +203,11 @@ TEST_F(SeccompCacheTest, CompileSeccompFilterMatchesCrunsFilterAndCrunRunsTheTre
   ASSERT_EQ(cacheFiles().size(), 1u);
   const fs::path file = cacheFiles().front();
   ASSERT_OK_AND_ASSIGN(std::string data, readFile(file));
-  std::optional<CacheFile> cached = splitCacheFile(data);
+  std::optional<SeccompCacheFile> cached = parseSeccompCacheFile(data);
   ASSERT_TRUE(cached.has_value());
   // Compiled by this libseccomp, and keyed by it: another version may resolve more names.
   ASSERT_OK_AND_ASSIGN(std::string compiler, seccompCompilerVersion());
-  EXPECT_THAT(cached->head, ::testing::HasSubstr("cairn-tree " + compiler + "\n"));
+  EXPECT_THAT(cached->key, ::testing::HasSubstr("cairn-tree " + compiler + "\n"));
   OrderedJson section = defaultSeccompSection(defaultCapabilities());
   ASSERT_OK_AND_ASSIGN(std::string linear,
                        compileSeccompFilter(section, SeccompFilterLayout::kLinear));
@@ -249,7 +219,7 @@ TEST_F(SeccompCacheTest, CompileSeccompFilterMatchesCrunsFilterAndCrunRunsTheTre
   for (const std::string& line : report)
     ADD_FAILURE() << line;
 
-  ASSERT_OK(writeFileDurable(file, cached->head + std::to_string(tree.size()) + "\n" + tree));
+  ASSERT_OK(writeFileDurable(file, formatSeccompCacheFile(cached->key, tree)));
   for (bool attached : {false, true}) {
     Run again = probe("default", attached);
     EXPECT_TRUE(again.precompiled) << "attached=" << attached;
