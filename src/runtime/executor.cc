@@ -526,6 +526,8 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, Prep
     return invalidArgument("a terminal needs an attached run (RunIo::attach)");
   if (prepared.empty())
     return invalidArgument("run: the PreparedRun was moved from or used already");
+  if (prepared.state_->dir.parent_path() != options_.work_root)
+    return invalidArgument("run: the PreparedRun was made by an executor with another work root");
   auto started = Clock::now();
   // Kept to the end of the run: its lock is released only after the work dir is renamed.
   const std::unique_ptr<PreparedRun::State> prep = std::move(prepared.state_);

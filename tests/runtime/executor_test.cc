@@ -178,6 +178,14 @@ TEST_F(ExecutorTest, APreparedRunStartsItsRuntimeAtOnceAndRunsTheSpecLater) {
   EXPECT_TRUE(prepared.empty());  // NOLINT(bugprone-use-after-move): handed over
   EXPECT_THAT(executor_->run(spec({"/bin/true"}), io, std::move(prepared)),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("PreparedRun")));
+  // A run prepared by another executor (another work root) is refused, and dropped cleanly.
+  ExecutorOptions other_options = executor_->options();
+  other_options.work_root = dir_->path() / "other-work";
+  ASSERT_OK_AND_ASSIGN(auto other, Executor::create(other_options));
+  ASSERT_OK_AND_ASSIGN(PreparedRun foreign, other->prepare({.attach = true}));
+  EXPECT_THAT(executor_->run(spec({"/bin/true"}), io, std::move(foreign)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("another work root")));
+  EXPECT_TRUE(fs::is_empty(other_options.work_root));
 }
 
 TEST_F(ExecutorTest, APreparedRunDroppedUnusedStopsItsRuntimeAndRemovesItsDir) {
