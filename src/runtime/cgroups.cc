@@ -1,6 +1,8 @@
 #include "cairn/runtime/cgroups.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -145,6 +147,48 @@ Status prepareCgroupsForRuntime(std::string_view runtime_name, const CgroupInfo&
   if (!again.v1_mounts_needed.empty())
     return failedPrecondition("still incompatible after mounting: " + again.reason);
   return okStatus();
+}
+
+namespace {
+
+// A cgroup control file: written in one write(2), as the kernel parses it per write.
+Status writeCgroupFile(const fs::path& path, const std::string& text) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd.valid()) return errnoStatus(errno, "open " + path.string());
+  return writeAll(fd.get(), text);
+}
+
+}  // namespace
+
+Status setCgroupCpuWeight(const CgroupInfo& info, const std::string& parent, int weight) {
+  if (weight < 1 || weight > 10000)
+    return invalidArgument("cgroup cpu weight " + std::to_string(weight) + " is not in 1..10000");
+  if (parent.empty() || parent.front() != '/' || parent.find("..") != std::string::npos)
+    return invalidArgument("cgroup parent '" + parent + "' must be an absolute path without ..");
+  const fs::path rel = fs::path(parent).relative_path();
+  const bool cpu_on_v2 = info.mode == CgroupMode::kV2 ||
+                         (info.mode == CgroupMode::kHybrid &&
+                          std::find(info.v2_controllers.begin(), info.v2_controllers.end(),
+                                    "cpu") != info.v2_controllers.end());
+  std::error_code ec;
+  if (cpu_on_v2) {
+    const fs::path v2_root = info.mode == CgroupMode::kV2 ? info.root : info.root / "unified";
+    // The root's children get the cpu controller only once it is in the root's subtree_control
+    // (systemd enables it; a bare host may not have).
+    auto control = readFile(v2_root / "cgroup.subtree_control");
+    if (control.ok() && control->find("cpu") == std::string::npos)
+      CAIRN_RETURN_IF_ERROR(writeCgroupFile(v2_root / "cgroup.subtree_control", "+cpu"));
+    fs::create_directories(v2_root / rel, ec);
+    if (ec) return internalError("create " + (v2_root / rel).string() + ": " + ec.message());
+    return writeCgroupFile(v2_root / rel / "cpu.weight", std::to_string(weight));
+  }
+  if (std::find(info.v1_hierarchies.begin(), info.v1_hierarchies.end(), "cpu") ==
+      info.v1_hierarchies.end())
+    return failedPrecondition("no cpu controller in " + info.root.string());
+  const fs::path dir = info.root / "cpu" / rel;
+  fs::create_directories(dir, ec);
+  if (ec) return internalError("create " + dir.string() + ": " + ec.message());
+  return writeCgroupFile(dir / "cpu.shares", std::to_string(weight * 1024 / 100));
 }
 
 }  // namespace cairn::runtime

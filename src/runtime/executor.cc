@@ -240,6 +240,15 @@ Result<std::unique_ptr<Executor>> Executor::create(ExecutorOptions options) {
     fs::create_directories(d, ec);
     if (ec) return internalError("create " + d.string() + ": " + ec.message());
   }
+  if (options.cgroup_cpu_weight != 0) {
+    // Best effort: without it containers run at the default weight, as before.
+    if (Status s = setCgroupCpuWeight(cgroups, options.cgroup_parent, options.cgroup_cpu_weight);
+        !s.ok()) {
+      if (s.code() == StatusCode::kInvalidArgument) return s;
+      spdlog::warn("runtime: giving {} CPU weight {}: {}", options.cgroup_parent,
+                   options.cgroup_cpu_weight, s.toString());
+    }
+  }
   spdlog::debug("runtime: {} on {} cgroups, work root {}", runtime.string(),
                 cgroupModeName(cgroups.mode), options.work_root.string());
   return std::unique_ptr<Executor>(new Executor(std::move(options), std::move(runtime)));

@@ -71,6 +71,49 @@ TEST_F(CgroupsTest, NoCgroupFilesystemIsAClearError) {
               StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("no cgroup")));
 }
 
+// setCgroupCpuWeight on fake trees (the control files a real cgroupfs creates with the
+// directory are made by the test): v1's cpu.shares on the 1024 scale, v2's cpu.weight as given
+// with the cpu controller enabled for the root's children first.
+TEST_F(CgroupsTest, CpuWeightGoesToSharesOnV1AndWeightOnV2) {
+  namespace fs = std::filesystem;
+  CgroupInfo v1{.mode = CgroupMode::kHybrid,
+                .root = root_,
+                .v2_controllers = {},
+                .v1_hierarchies = {"cpu", "memory"}};
+  fs::create_directories(root_ / "cpu" / "cairn-serve");
+  ASSERT_OK(writeFileDurable(root_ / "cpu" / "cairn-serve" / "cpu.shares", "1024\n"));
+  ASSERT_OK(setCgroupCpuWeight(v1, "/cairn-serve", 20));
+  EXPECT_EQ(readFile(root_ / "cpu" / "cairn-serve" / "cpu.shares").valueOr(""), "204");
+
+  CgroupInfo v2{.mode = CgroupMode::kV2,
+                .root = root_,
+                .v2_controllers = {"cpu", "memory"},
+                .v1_hierarchies = {}};
+  ASSERT_OK(writeFileDurable(root_ / "cgroup.subtree_control", "memory\n"));
+  fs::create_directories(root_ / "cairn-serve");
+  ASSERT_OK(writeFileDurable(root_ / "cairn-serve" / "cpu.weight", "100\n"));
+  ASSERT_OK(setCgroupCpuWeight(v2, "/cairn-serve", 20));
+  EXPECT_EQ(readFile(root_ / "cairn-serve" / "cpu.weight").valueOr(""), "20");
+  EXPECT_EQ(readFile(root_ / "cgroup.subtree_control").valueOr(""), "+cpu");
+
+  CgroupInfo no_cpu{
+      .mode = CgroupMode::kV1, .root = root_, .v2_controllers = {}, .v1_hierarchies = {"memory"}};
+  EXPECT_THAT(setCgroupCpuWeight(no_cpu, "/cairn-serve", 20),
+              StatusIs(StatusCode::kFailedPrecondition, ::testing::HasSubstr("no cpu")));
+}
+
+TEST_F(CgroupsTest, CpuWeightOutOfRangeOrABadParentIsRefused) {
+  CgroupInfo v1{
+      .mode = CgroupMode::kV1, .root = root_, .v2_controllers = {}, .v1_hierarchies = {"cpu"}};
+  for (int weight : {0, -5, 10001})
+    EXPECT_THAT(setCgroupCpuWeight(v1, "/cairn-serve", weight),
+                StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("1..10000")));
+  for (const char* parent : {"", "cairn", "/cairn/../etc"})
+    EXPECT_THAT(setCgroupCpuWeight(v1, parent, 20), StatusIs(StatusCode::kInvalidArgument))
+        << parent;
+  EXPECT_FALSE(std::filesystem::exists(root_ / "cpu"));
+}
+
 TEST(HostCgroupsTest, DetectsTheLiveLayout) {
   ASSERT_OK_AND_ASSIGN(CgroupInfo info, detectHostCgroups());
   EXPECT_NE(info.mode, CgroupMode::kUnknown);

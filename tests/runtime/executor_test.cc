@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cairn/common/fs.h"
+#include "cairn/runtime/cgroups.h"
 #include "cairn/runtime/overlay.h"
 #include "cairn/testing/busybox_rootfs.h"
 #include "cairn/testing/status_matchers.h"
@@ -385,6 +386,44 @@ TEST_F(ExecutorTest, CpuAndMemoryLimitsReachTheCgroup) {
   ASSERT_EQ(output.out.size(), 2u);
   EXPECT_THAT(output.out[0], ::testing::AnyOf("150000", "150000 100000"));
   EXPECT_EQ(output.out[1], std::to_string(96LL * 1024 * 1024));
+}
+
+// `cairn serve`'s containers live under a parent cgroup with a low CPU weight, so that they
+// yield to the API: the weight reaches the parent, and the containers run below it.
+TEST_F(ExecutorTest, ContainersRunUnderAParentWithTheGivenCpuWeight) {
+  const std::string parent = "/cairn-test-weight-" + std::to_string(getpid());
+  ExecutorOptions options = executor_->options();
+  options.cgroup_parent = parent;
+  options.cgroup_cpu_weight = 20;
+  ASSERT_OK_AND_ASSIGN(auto weighted, Executor::create(options));
+  ASSERT_OK_AND_ASSIGN(CgroupInfo cgroups, detectHostCgroups());
+  const fs::path v1 = cgroups.root / "cpu" / parent.substr(1);
+  const fs::path v2 = (cgroups.mode == CgroupMode::kV2 ? cgroups.root : cgroups.root / "unified") /
+                      parent.substr(1);
+  if (fs::exists(v1 / "cpu.shares")) {
+    EXPECT_EQ(readFile(v1 / "cpu.shares").valueOr(""), "204\n");  // 20 × 1024 / 100
+  } else {
+    EXPECT_EQ(readFile(v2 / "cpu.weight").valueOr(""), "20\n");
+  }
+  Output output;
+  ASSERT_OK_AND_ASSIGN(
+      RunResult r, weighted->run(spec({"/bin/sh", "-c", "cat /proc/self/cgroup"}),
+                                 RunIo{.on_line = [&output](OutputStream, std::string_view line) {
+                                   output.out.emplace_back(line);
+                                 }}));
+  EXPECT_EQ(r.status.exit_code, 0);
+  bool below = false;
+  for (const std::string& line : output.out)
+    below = below || line.find(":" + parent + "/" + r.container_id) != std::string::npos;
+  EXPECT_TRUE(below) << ::testing::PrintToString(output.out);
+  // Out of range is the caller's mistake, not a warning.
+  options.cgroup_cpu_weight = 20000;
+  EXPECT_THAT(Executor::create(options).status(), StatusIs(StatusCode::kInvalidArgument));
+  // The test's parent goes (its containers are gone), in every hierarchy crun made it in.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cgroups.root))
+    fs::remove(entry.path() / parent.substr(1), ec);
+  fs::remove(v2, ec);
 }
 
 TEST_F(ExecutorTest, PidsLimitIsApplied) {

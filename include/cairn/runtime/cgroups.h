@@ -58,4 +58,11 @@ Status prepareCgroupsForRuntime(std::string_view runtime_name);
 //! also wants them reads /proc/self/mountinfo once.
 Status prepareCgroupsForRuntime(std::string_view runtime_name, const CgroupInfo& detected);
 
+//! Gives the cgroup `parent` ("/cairn-serve") CPU weight `weight` (cgroup v2's cpu.weight scale,
+//! 1–10000, 100 = an ordinary process), creating it if missing: cpu.weight where the cpu
+//! controller is on cgroup v2 (enabled for children of the root first), else cpu.shares =
+//! weight × 1024 / 100 in the v1 cpu hierarchy. Containers created below it then share that
+//! weight against everything beside it, such as the server that started them.
+Status setCgroupCpuWeight(const CgroupInfo& info, const std::string& parent, int weight);
+
 }  // namespace cairn::runtime

@@ -41,6 +41,10 @@ struct ExecutorOptions {
   //! crun on a host it refuses (hybrid cgroups that cannot be fixed): use runc instead.
   bool fallback_to_runc = true;
   std::string cgroup_parent = "/cairn";
+  //! CPU weight of `cgroup_parent`, set by create() (setCgroupCpuWeight: cgroup v2's scale,
+  //! 100 = an ordinary process); 0 leaves the parent as it is. `cairn serve` gives its builds and
+  //! entrypoint checks a low one, so that they yield the CPU to the API when both want it.
+  int cgroup_cpu_weight = 0;
   //! Where merged lower dirs are cached (flattenLowers). Default: <work_root>/../merged-lowers.
   std::filesystem::path merged_lowers_dir;
   //! crun only: seccomp filters crun compiled, cached by profile (and runtime binary) and
