@@ -23,10 +23,14 @@ void UniqueFd::reset(int fd) {
 Result<std::string> readFile(const fs::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return errnoStatus(errno, "open " + path.string());
+  return readAll(fd.get(), path);
+}
+
+Result<std::string> readAll(int fd, const fs::path& path) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errnoStatus(errno, "read " + path.string());

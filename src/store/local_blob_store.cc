@@ -172,20 +172,6 @@ std::string notesLockName(const Digest& digest) {
   return ".lock-" + digest.hex().substr(0, 1);
 }
 
-Result<std::string> readAllFd(int fd, const fs::path& p) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errnoStatus(errno, "read " + p.string());
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 }  // namespace
 
 LocalBlobStore::LocalBlobStore(fs::path root)
@@ -269,7 +255,7 @@ Result<LocalBlobStore::LayerTarNote> LocalBlobStore::readNote(const Digest& dige
   // at any time (readers take no lock).
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "stat " + p.string());
-  CAIRN_ASSIGN_OR_RETURN(std::string text, readAllFd(fd.get(), p));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, cairn::readAll(fd.get(), p));
   auto bad = [&](std::string_view why) {
     return internalError("layer-tar note " + p.string() + ": " + std::string(why));
   };

@@ -1,6 +1,9 @@
 #include "cairn/common/fs.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include "cairn/testing/status_matchers.h"
 
@@ -28,6 +31,25 @@ TEST(FsTest, DurableWriteReplacesAtomicallyAndSetsMode) {
 
 TEST(FsTest, ReadMissingIsNotFound) {
   EXPECT_THAT(readFile("/nonexistent/cairn"), StatusIs(StatusCode::kNotFound));
+}
+
+// readAll reads an fd to its end, a pipe here (nothing to stat for a size); a closed fd is an
+// error naming the path given.
+TEST(FsTest, ReadAllReadsAnFdToItsEnd) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  const std::string data(200000, 'x');  // more than one read's buffer
+  std::thread writer([&] {
+    ASSERT_OK(writeAll(p[1], data));
+    ::close(p[1]);
+  });
+  auto got = readAll(p[0], "the pipe");
+  writer.join();
+  ::close(p[0]);
+  ASSERT_OK(got.status());
+  EXPECT_EQ(*got, data);
+  EXPECT_THAT(readAll(p[0], "/closed/fd").status(),
+              StatusIs(StatusCode::kInternal, ::testing::HasSubstr("read /closed/fd")));
 }
 
 TEST(FsTest, TempDirIsRemoved) {

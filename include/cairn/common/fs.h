@@ -40,6 +40,8 @@ class UniqueFd {
 };
 
 Result<std::string> readFile(const std::filesystem::path& path);
+//! Reads `fd` to its end (retrying on EINTR); `path` names it in errors.
+Result<std::string> readAll(int fd, const std::filesystem::path& path);
 
 //! Writes all of `data` to `fd`, retrying on EINTR and short writes.
 Status writeAll(int fd, std::string_view data);
