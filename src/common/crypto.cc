@@ -21,7 +21,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
-#include <mutex>
 
 #include "cairn/common/encoding.h"
 #include "cairn/common/shared_library.h"
@@ -56,25 +55,24 @@ struct CryptoApi {
 // Debian system: a missing or foreign copy ends the process with the reason, as the dynamic
 // linker would have at start had it been linked.
 const CryptoApi& crypto() {
-  static std::once_flag once;
-  static CryptoApi* api = nullptr;
-  std::call_once(once, [] {
-    Status status = [&]() -> Status {
-      // The library stays loaded for the rest of the process: contexts live until exit.
+  // Loaded once (a function-local static: initialized once, thread-safely); the library stays
+  // loaded and the table is never destroyed: contexts live until exit.
+  static const CryptoApi* const api = [] {
+    Result<std::unique_ptr<CryptoApi>> loaded = []() -> Result<std::unique_ptr<CryptoApi>> {
       CAIRN_ASSIGN_OR_RETURN(SharedLibrary lib, SharedLibrary::open("libcrypto.so.3", "libssl3"));
       auto table = std::make_unique<CryptoApi>();
 #define CAIRN_CRYPTO_RESOLVE(name) \
   CAIRN_RETURN_IF_ERROR(lib.resolve(#name, table->name, ": is it really OpenSSL 3?"));
       CAIRN_CRYPTO_FUNCTIONS(CAIRN_CRYPTO_RESOLVE)
 #undef CAIRN_CRYPTO_RESOLVE
-      api = table.release();
-      return okStatus();
+      return table;
     }();
-    if (!status.ok()) {
-      std::fprintf(stderr, "cairn: %s\n", status.toString().c_str());
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "cairn: %s\n", loaded.status().toString().c_str());
       std::abort();
     }
-  });
+    return loaded->release();
+  }();
   return *api;
 }
 

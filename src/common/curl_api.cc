@@ -1,6 +1,5 @@
 #include "cairn/common/curl_api.h"
 
-#include <mutex>
 #include <utility>
 
 namespace cairn {
@@ -33,27 +32,21 @@ Result<std::unique_ptr<LoadedCurl>> LoadedCurl::load(const std::string& soname) 
 }
 
 Result<const CurlApi*> curlApi() {
-  // Loaded once and never unloaded: easy handles may live until exit, and libcurl's global
-  // state must not be torn down under them.
-  static std::once_flag once;
-  static LoadedCurl* loaded = nullptr;
-  static Status* error = nullptr;
-  std::call_once(once, [] {
-    auto result = LoadedCurl::load(kCurlSoname);
-    if (!result.ok()) {
-      error = new Status(result.status());
-      return;
-    }
-    // curl_global_init is not thread-safe in every libcurl version: call_once serializes it.
-    if (CURLcode code = (*result)->api().global_init(CURL_GLOBAL_DEFAULT); code != CURLE_OK) {
-      error = new Status(failedPrecondition(std::string("curl_global_init failed: ") +
-                                            (*result)->api().easy_strerror(code)));
-      return;
-    }
-    loaded = result->release();
-  });
-  if (error != nullptr) return *error;
-  return &loaded->api();
+  // Loaded and initialized once (a function-local static: initialized once, thread-safely,
+  // which also serializes curl_global_init, not thread-safe in every libcurl version) and never
+  // unloaded or destroyed: easy handles may live until exit, and libcurl's global state must not
+  // be torn down under them.
+  static const auto* const loaded =
+      new Result<std::unique_ptr<LoadedCurl>>([]() -> Result<std::unique_ptr<LoadedCurl>> {
+        CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<LoadedCurl> curl, LoadedCurl::load(kCurlSoname));
+        if (CURLcode code = curl->api().global_init(CURL_GLOBAL_DEFAULT); code != CURLE_OK) {
+          return failedPrecondition(std::string("curl_global_init failed: ") +
+                                    curl->api().easy_strerror(code));
+        }
+        return curl;
+      }());
+  if (!loaded->ok()) return loaded->status();
+  return &(**loaded)->api();
 }
 
 }  // namespace cairn

@@ -1,6 +1,5 @@
 #include "cairn/layer/archive_api.h"
 
-#include <mutex>
 #include <utility>
 
 namespace cairn::layer {
@@ -26,22 +25,13 @@ Result<std::unique_ptr<LoadedArchive>> LoadedArchive::load(const std::string& so
 }
 
 Result<const ArchiveApi*> archiveApi() {
-  // Loaded once and never unloaded: readers, writers and entries may live until exit. The
-  // leaked objects are intentional (no destructor runs at exit while another thread still
-  // applies a layer).
-  static std::once_flag once;
-  static LoadedArchive* loaded = nullptr;
-  static Status* error = nullptr;
-  std::call_once(once, [] {
-    auto result = LoadedArchive::load(kArchiveSoname);
-    if (!result.ok()) {
-      error = new Status(result.status());
-      return;
-    }
-    loaded = result->release();
-  });
-  if (error != nullptr) return *error;
-  return &loaded->api();
+  // Loaded once (a function-local static: initialized once, thread-safely) and never unloaded:
+  // readers, writers and entries may live until exit, so the table is never destroyed either
+  // (no destructor runs at exit while another thread still applies a layer).
+  static const auto* const loaded =
+      new Result<std::unique_ptr<LoadedArchive>>(LoadedArchive::load(kArchiveSoname));
+  if (!loaded->ok()) return loaded->status();
+  return &(**loaded)->api();
 }
 
 }  // namespace cairn::layer
