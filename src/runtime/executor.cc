@@ -165,7 +165,7 @@ std::vector<std::string> Executor::runtimeArgs(std::initializer_list<std::string
 
 std::vector<std::string> Executor::runtimeArgsLogged(
     const fs::path& log_file, std::initializer_list<std::string> args) const {
-  std::vector<std::string> v = {runtime_path_.string(), "--root", options_.state_root.string()};
+  std::vector<std::string> v = runtimeArgs({});
   if (isCrun(runtime_path_)) {
     v.push_back("--log=file:" + log_file.string());
   } else {
@@ -188,6 +188,12 @@ struct PreparedRun::State {
   std::future<Result<Subprocess>> early_spawn;
   std::jthread early_spawner;
 
+  // Turns config.json back from a FIFO into a name the ordinary order writes a file to (a FIFO
+  // with no reader would block that write).
+  void abandonFifo() {
+    early_fifo.reset();
+    unlink((dir / "config.json").c_str());
+  }
   // Stops a runtime started early that nobody collected (an early return of run()).
   void stopEarlyRuntime() {
     if (early_spawner.joinable()) early_spawner.join();
@@ -452,6 +458,13 @@ bool canStartEarly(const fs::path& runtime, const PrepareOptions& o) {
   return isCrun(runtime) && o.attach && (o.terminal || !o.memory_limited);
 }
 
+Status checkRunnable(const ContainerSpec& spec, const RunIo& io) {
+  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
+  if (spec.process.terminal && !io.attach)
+    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  return okStatus();
+}
+
 PrepareOptions prepareOptionsFor(const ContainerSpec& spec, const RunIo& io) {
   return PrepareOptions{.attach = io.attach,
                         .terminal = spec.process.terminal,
@@ -511,10 +524,7 @@ Result<PreparedRun> Executor::prepare(const PrepareOptions& options) {
         st->early_spawn = {};  // no thread to spare: run() starts the runtime the ordinary way
       }
     }
-    if (!st->early_spawn.valid()) {
-      st->early_fifo.reset();
-      unlink(fifo.c_str());  // the ordinary order writes a regular file
-    }
+    if (!st->early_spawn.valid()) st->abandonFifo();
   }
   PreparedRun prepared;
   prepared.state_ = std::move(st);
@@ -522,17 +532,14 @@ Result<PreparedRun> Executor::prepare(const PrepareOptions& options) {
 }
 
 Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io) {
-  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
-  if (spec.process.terminal && !io.attach)
-    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  // Checked before prepare() makes a work dir for it (and again by the run, which is cheap).
+  CAIRN_RETURN_IF_ERROR(checkRunnable(spec, io));
   CAIRN_ASSIGN_OR_RETURN(PreparedRun prepared, prepare(prepareOptionsFor(spec, io)));
   return run(spec, io, std::move(prepared));
 }
 
 Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, PreparedRun prepared) {
-  CAIRN_RETURN_IF_ERROR(validateContainerSpec(spec));
-  if (spec.process.terminal && !io.attach)
-    return invalidArgument("a terminal needs an attached run (RunIo::attach)");
+  CAIRN_RETURN_IF_ERROR(checkRunnable(spec, io));
   if (prepared.empty())
     return invalidArgument("run: the PreparedRun was moved from or used already");
   if (prepared.state_->dir.parent_path() != options_.work_root)
@@ -573,8 +580,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, Prep
         run_process.emplace(std::move(*p));
       } else {
         spdlog::debug("runtime: starting {} early: {}", ctx.id, p.status().toString());
-        prep->early_fifo.reset();
-        unlink((ctx.dir / "config.json").c_str());
+        prep->abandonFifo();
       }
     };
     auto dropEarlyRuntime = [&] {
@@ -583,8 +589,7 @@ Result<RunResult> Executor::run(const ContainerSpec& spec, const RunIo& io, Prep
       run_process->kill(SIGKILL);
       (void)run_process->wait();
       run_process.reset();
-      prep->early_fifo.reset();
-      unlink((ctx.dir / "config.json").c_str());  // a FIFO with no reader would block the write
+      prep->abandonFifo();
     };
     // Prepared for another kind of run than this one: the ordinary order instead.
     if (prep->early_spawn.valid() && !canStartEarly(runtime_path_, prepareOptionsFor(spec, io)))
